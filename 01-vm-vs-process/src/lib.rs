@@ -1,0 +1,51 @@
+//! # Step 01: a process next to a virtual machine
+//!
+//! Before containers there were two ways to run an application: as a plain
+//! process on a shared machine, or inside a virtual machine. This crate shows
+//! both for real:
+//!
+//! 1. [`probe`] asks the kernel what the calling process can see: its pid,
+//!    its namespaces, processes, mounts, network interfaces, cgroup, root
+//!    directory, CPUs and memory. Every later step reuses it.
+//! 2. [`process`] starts a plain child (`fork` + `exec`) and shows that it
+//!    sees and shares everything its parent does.
+//! 3. [`report`] prints two probes side by side, so that a learner sees
+//!    exactly which rows a mechanism changed.
+//!
+//! ```
+//! let me = step01::probe::Probe::collect()?;
+//! assert_eq!(me.pid as u32, std::process::id());
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+pub mod probe;
+pub mod process;
+pub mod report;
+pub mod testing;
+
+use std::io::Write;
+
+use anyhow::Result;
+
+/// The `probe` command: print what this process sees.
+pub fn probe_demo(out: &mut dyn Write, encoded: bool) -> Result<()> {
+    let me = probe::Probe::collect()?;
+    if encoded {
+        write!(out, "{}", me.encode())?;
+    } else {
+        write!(out, "{}", report::single("this process", &me))?;
+    }
+    Ok(())
+}
+
+/// Turn a demo's result into the process exit status: errors are printed as
+/// one line, `error: <what failed>: <why>`, and exit with status 1.
+pub fn exit_with(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! `step01-vm-vs-process`: the demos of step 01. Parsing only; the work is in
+//! the library.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Demo};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let mut out = std::io::stdout().lock();
+    let result = match cli.demo {
+        Demo::Process => step01::process::demo(&mut out),
+        Demo::Probe { encoded } => step01::probe_demo(&mut out, encoded),
+    };
+    step01::exit_with(result)
+}

@@ -1,0 +1,51 @@
+//! `cargo xtask`: the project's workflow, as a Rust program so that it runs
+//! wherever cargo does. One module per subcommand.
+
+mod book;
+mod tour;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+/// The tincan workflow.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Walk every step in order: build as you, then run each demo (privileged
+    /// ones through sudo when you are not root).
+    Tour {
+        /// Only this step (e.g. `01`).
+        #[arg(long)]
+        step: Option<String>,
+    },
+    /// Build the book into book/book (installs a pinned mdbook if needed).
+    Book {
+        /// Serve the book on localhost and rebuild on change.
+        #[arg(long)]
+        serve: bool,
+    },
+    /// Everything CI checks: fmt, clippy, the tests and the book.
+    Ci,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Tour { step } => tour::run(step.as_deref()),
+        Task::Book { serve } => book::run(serve),
+        Task::Ci => util::ci(),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `cargo xtask tour`: the main job. Builds every step as the calling user,
+//! then runs each demo in the order the book tells them. Demos that need
+//! root run through `sudo` when we are not root, and the tour says so first.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::util::{self, cargo, is_root, root};
+
+/// What a demo needs beyond an ordinary user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Runs as anyone.
+    Nothing,
+    /// Needs root (it creates cgroups, mounts, or changes root).
+    Root,
+    /// Needs read/write access to /dev/kvm.
+    Kvm,
+}
+
+/// One step of the tour.
+pub struct Step {
+    /// Two-digit step number, e.g. "01".
+    pub number: &'static str,
+    /// Package (and binary) name.
+    pub package: &'static str,
+    /// What the step teaches, one line.
+    pub title: &'static str,
+    /// Demo arguments and what each needs.
+    pub demos: &'static [(&'static [&'static str], Needs)],
+}
+
+// ANCHOR: steps
+/// The steps that exist, in order.
+pub const STEPS: &[Step] = &[Step {
+    number: "01",
+    package: "step01-vm-vs-process",
+    title: "a plain process next to a real KVM virtual machine",
+    demos: &[(&["process"], Needs::Nothing)],
+}];
+// ANCHOR_END: steps
+
+/// Run the tour (all steps, or only `only`).
+pub fn run(only: Option<&str>) -> Result<()> {
+    let steps: Vec<&Step> = STEPS
+        .iter()
+        .filter(|s| only.is_none_or(|n| s.number == n.trim_start_matches("step")))
+        .collect();
+    if steps.is_empty() {
+        bail!("no step {:?}; the steps are {}", only.unwrap_or(""), numbers());
+    }
+    // Build as the calling user, so that target/ stays theirs even when a
+    // demo later runs through sudo.
+    util::run(cargo().args(["build", "--quiet", "--workspace", "--bins"]))?;
+    let bin_dir = target_dir().join("debug");
+    for step in steps {
+        println!("\n=== step {}: {} ===", step.number, step.title);
+        for (args, needs) in step.demos {
+            let mut cmd = demo_command(&bin_dir.join(step.package), *needs);
+            cmd.args(*args);
+            println!("\n$ cargo run -p {} -- {}", step.package, args.join(" "));
+            let status = cmd.status()?;
+            if !status.success() {
+                bail!("demo `{} {}` failed ({status})", step.package, args.join(" "));
+            }
+        }
+    }
+    println!("\nTour complete. The book explains every table: cargo xtask book");
+    Ok(())
+}
+
+fn numbers() -> String {
+    STEPS.iter().map(|s| s.number).collect::<Vec<_>>().join(", ")
+}
+
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), Into::into)
+}
+
+fn kvm_usable() -> bool {
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
+}
+
+fn demo_command(bin: &std::path::Path, needs: Needs) -> Command {
+    let privileged = match needs {
+        Needs::Nothing => false,
+        Needs::Root => !is_root(),
+        Needs::Kvm => !is_root() && !kvm_usable(),
+    };
+    if privileged {
+        println!("(this demo needs {}; running it through sudo)", match needs {
+            Needs::Kvm => "access to /dev/kvm",
+            _ => "root",
+        });
+        let mut cmd = Command::new("sudo");
+        cmd.arg("--preserve-env=TINCAN_REDACT").arg(bin);
+        cmd
+    } else {
+        Command::new(bin)
+    }
+}
