@@ -6,6 +6,7 @@
 //! step changes one row of the table this demo prints.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -17,7 +18,12 @@ use crate::report;
 /// the probe it reports from its side.
 pub fn probe_child() -> Result<Probe> {
     let exe = std::env::current_exe().context("find our own executable (/proc/self/exe)")?;
-    let output = Command::new(&exe)
+    probe_child_of(&exe)
+}
+
+/// Start `exe probe --encoded` (a step binary) and decode what it reports.
+pub fn probe_child_of(exe: &Path) -> Result<Probe> {
+    let output = Command::new(exe)
         .args(["probe", "--encoded"])
         .output()
         .with_context(|| format!("spawn child {}", exe.display()))?;

@@ -202,6 +202,23 @@ fn cells(p: &Probe) -> Vec<(String, Kind, String)> {
     rows
 }
 
+/// "same" or "CHANGED". Large counts (10 or more) within 10% of each other
+/// count as the same: the host's process count moves while we look (the
+/// child itself is one more process), and that is not what the table is about.
+fn verdict(kind: Kind, out: &str, ins: &str) -> &'static str {
+    if out == ins {
+        return "same";
+    }
+    if kind == Kind::Count {
+        if let (Ok(a), Ok(b)) = (out.parse::<f64>(), ins.parse::<f64>()) {
+            if a >= 10.0 && b >= 10.0 && (a - b).abs() < a.max(b) / 10.0 {
+                return "same";
+            }
+        }
+    }
+    "CHANGED"
+}
+
 /// One probe as a two-column table.
 pub fn single(heading: &str, probe: &Probe) -> String {
     let redact = redacting();
@@ -218,7 +235,7 @@ pub fn side_by_side_labeled(outside: (&str, &Probe), inside: (&str, &Probe)) -> 
     let redact = redacting();
     let mut table = Table::new(["what the process sees", outside.0, inside.0, ""]);
     for ((label, kind, out), (_, _, ins)) in cells(outside.1).into_iter().zip(cells(inside.1)) {
-        let verdict = if out == ins { "same" } else { "CHANGED" };
+        let verdict = verdict(kind, &out, &ins);
         let (out_shown, ins_shown) = if redact {
             let out_shown = kind.placeholder().to_string();
             let ins_shown = if out == ins {
