@@ -128,7 +128,8 @@ impl Probe {
         put("mem_total_kib", self.mem_total_kib.to_string());
         put(
             "mem_limit_bytes",
-            self.mem_limit_bytes.map_or("none".into(), |b| b.to_string()),
+            self.mem_limit_bytes
+                .map_or("none".into(), |b| b.to_string()),
         );
         out
     }
@@ -192,18 +193,25 @@ impl Probe {
     }
 }
 
+// ANCHOR: ns_inode
 /// The inode of `/proc/self/ns/<kind>`: the link reads like `uts:[4026531838]`.
 pub fn ns_inode(kind: &str) -> Option<u64> {
     let link = fs::read_link(format!("/proc/self/ns/{kind}")).ok()?;
     let text = link.to_string_lossy();
     text.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
 }
+// ANCHOR_END: ns_inode
 
 fn count_processes() -> usize {
     fs::read_dir("/proc")
         .map(|dir| {
             dir.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                })
                 .count()
         })
         .unwrap_or(0)
@@ -220,7 +228,9 @@ fn interfaces() -> Vec<Interface> {
             *seen.entry(a.interface_name).or_default() |= up;
         }
     }
-    seen.into_iter().map(|(name, up)| Interface { name, up }).collect()
+    seen.into_iter()
+        .map(|(name, up)| Interface { name, up })
+        .collect()
 }
 
 /// The calling process's cgroup path. On cgroup v2 there is one line,
@@ -249,8 +259,12 @@ pub fn own_cgroup() -> Result<String> {
 /// cgroup is visible there. `None` means "no limit" or "cannot tell".
 fn memory_limit(cgroup: &str) -> Option<u64> {
     let candidates = [
-        Path::new("/sys/fs/cgroup/memory").join(cgroup.trim_start_matches('/')).join("memory.limit_in_bytes"),
-        Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/')).join("memory.max"),
+        Path::new("/sys/fs/cgroup/memory")
+            .join(cgroup.trim_start_matches('/'))
+            .join("memory.limit_in_bytes"),
+        Path::new("/sys/fs/cgroup")
+            .join(cgroup.trim_start_matches('/'))
+            .join("memory.max"),
     ];
     for file in candidates {
         if let Ok(text) = fs::read_to_string(&file) {
