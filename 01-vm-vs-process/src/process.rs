@@ -43,8 +43,15 @@ pub fn probe_child_of(exe: &Path) -> Result<Probe> {
 pub fn demo(out: &mut dyn Write) -> Result<()> {
     let parent = Probe::collect()?;
     let child = probe_child()?;
-    writeln!(out, "A child started with fork + exec, seen from both sides:\n")?;
-    write!(out, "{}", report::side_by_side_labeled(("parent", &parent), ("child", &child)))?;
+    writeln!(
+        out,
+        "A child started with fork + exec, seen from both sides:\n"
+    )?;
+    write!(
+        out,
+        "{}",
+        report::side_by_side_labeled(("parent", &parent), ("child", &child))
+    )?;
     let shared = parent.namespaces == child.namespaces
         && parent.hostname == child.hostname
         && parent.cgroup == child.cgroup
@@ -59,7 +66,10 @@ pub fn demo(out: &mut dyn Write) -> Result<()> {
              \"traditional deployment\" era."
         )?;
     } else {
-        writeln!(out, "Note: the child differs in more than its pid; are we already inside a container?")?;
+        writeln!(
+            out,
+            "Note: the child differs in more than its pid; are we already inside a container?"
+        )?;
     }
     Ok(())
 }

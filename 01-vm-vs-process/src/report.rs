@@ -188,16 +188,32 @@ fn cells(p: &Probe) -> Vec<(String, Kind, String)> {
         .iter()
         .map(|i| format!("{}({})", i.name, if i.up { "up" } else { "down" }))
         .collect();
-    let interfaces = if interfaces.is_empty() { "none".into() } else { interfaces.join(" ") };
+    let interfaces = if interfaces.is_empty() {
+        "none".into()
+    } else {
+        interfaces.join(" ")
+    };
     rows.extend([
-        ("processes in /proc".to_string(), Kind::Count, p.processes.to_string()),
+        (
+            "processes in /proc".to_string(),
+            Kind::Count,
+            p.processes.to_string(),
+        ),
         ("mounts".into(), Kind::Count, p.mounts.to_string()),
         ("network interfaces".into(), Kind::Host, interfaces),
         ("cgroup".into(), Kind::Host, p.cgroup.clone()),
         ("root directory".into(), Kind::Host, p.root.join(" ")),
         ("CPUs allowed".into(), Kind::Host, p.cpus.to_string()),
-        ("memory (meminfo)".into(), Kind::Host, bytes(p.mem_total_kib * 1024)),
-        ("memory limit".into(), Kind::Host, p.mem_limit_bytes.map_or("none".into(), bytes)),
+        (
+            "memory (meminfo)".into(),
+            Kind::Host,
+            bytes(p.mem_total_kib * 1024),
+        ),
+        (
+            "memory limit".into(),
+            Kind::Host,
+            p.mem_limit_bytes.map_or("none".into(), bytes),
+        ),
     ]);
     rows
 }
@@ -224,7 +240,11 @@ pub fn single(heading: &str, probe: &Probe) -> String {
     let redact = redacting();
     let mut table = Table::new(["what the process sees", heading]);
     for (label, kind, value) in cells(probe) {
-        let shown = if redact { kind.placeholder().to_string() } else { value };
+        let shown = if redact {
+            kind.placeholder().to_string()
+        } else {
+            value
+        };
         table.row([label, shown]);
     }
     table.render()
@@ -279,7 +299,10 @@ mod tests {
         let mut other = probe.clone();
         other.hostname = "tincan".into();
         let text = side_by_side(&probe, &other);
-        let host_line = text.lines().find(|l| l.starts_with("hostname")).expect("row");
+        let host_line = text
+            .lines()
+            .find(|l| l.starts_with("hostname"))
+            .expect("row");
         assert!(host_line.ends_with("CHANGED"), "{host_line}");
         let pid_line = text.lines().find(|l| l.starts_with("pid")).expect("row");
         assert!(pid_line.ends_with("same"), "{pid_line}");

@@ -34,7 +34,11 @@ pub fn need_root() -> bool {
 
 /// Call at the top of a test that needs /dev/kvm.
 pub fn need_kvm() -> bool {
-    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
         Ok(_) => true,
         Err(e) => {
             skip(&format!("needs read/write access to /dev/kvm ({e})"));

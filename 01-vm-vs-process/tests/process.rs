@@ -18,7 +18,10 @@ fn process_child_shares_every_namespace_with_its_parent() {
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_step01-vm-vs-process"));
     let child = step01::process::probe_child_of(exe).expect("probe a child");
     assert_ne!(parent.pid, child.pid, "a child is a new process");
-    assert_eq!(parent.namespaces, child.namespaces, "a plain child shares every namespace");
+    assert_eq!(
+        parent.namespaces, child.namespaces,
+        "a plain child shares every namespace"
+    );
     assert_eq!(parent.hostname, child.hostname);
     assert_eq!(parent.cgroup, child.cgroup);
     assert_eq!(parent.root, child.root);
@@ -27,7 +30,11 @@ fn process_child_shares_every_namespace_with_its_parent() {
 #[test]
 fn process_demo_output_is_stable() {
     let out = demo(&["process"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8 output");
     assert!(text.contains("uts namespace"), "{text}");
     insta::assert_snapshot!("process", text);
