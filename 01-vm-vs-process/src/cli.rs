@@ -1,5 +1,7 @@
 //! The command line of the step 01 demos.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 /// Step 01: what a plain process sees and shares, next to a real KVM virtual
@@ -22,6 +24,24 @@ pub enum Demo {
         /// Print the machine-readable `key=value` form instead of a table.
         #[arg(long)]
         encoded: bool,
+    },
+    /// Build a real virtual machine on /dev/kvm with our own tiny VMM, run a
+    /// 36-byte guest that says hello through a serial port, and show every
+    /// step and exit the VMM handled.
+    Vm {
+        /// The KVM device to use.
+        #[arg(long, value_name = "PATH", default_value = step01::kvm::DEFAULT_DEVICE)]
+        kvm_device: PathBuf,
+    },
+    /// Time to first output: a process (fork + exec) vs the KVM guest.
+    Compare {
+        /// The KVM device to use.
+        #[arg(long, value_name = "PATH", default_value = step01::kvm::DEFAULT_DEVICE)]
+        kvm_device: PathBuf,
+        /// How many timed runs of each.
+        #[arg(long, default_value_t = step01::compare::DEFAULT_RUNS,
+              value_parser = clap::value_parser!(u16).range(1..=1000))]
+        runs: u16,
     },
 }
 

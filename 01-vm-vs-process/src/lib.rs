@@ -11,6 +11,10 @@
 //!    sees and shares everything its parent does.
 //! 3. [`report`] prints two probes side by side, so that a learner sees
 //!    exactly which rows a mechanism changed.
+//! 4. [`kvm`] is a tiny VMM on `/dev/kvm`: it builds a virtual machine with
+//!    64 KiB of RAM and one vCPU, runs a 36-byte guest program, and handles
+//!    its exits (serial output, a read past the end of its RAM, `hlt`).
+//! 5. [`compare`] times the first output of a process and of that guest.
 //!
 //! ```
 //! let me = step01::probe::Probe::collect()?;
@@ -18,6 +22,8 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod compare;
+pub mod kvm;
 pub mod probe;
 pub mod process;
 pub mod report;

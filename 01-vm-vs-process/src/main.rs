@@ -12,6 +12,10 @@ fn main() -> std::process::ExitCode {
     let result = match cli.demo {
         Demo::Process => step01::process::demo(&mut out),
         Demo::Probe { encoded } => step01::probe_demo(&mut out, encoded),
+        Demo::Vm { kvm_device } => step01::kvm::demo(&mut out, &kvm_device),
+        Demo::Compare { kvm_device, runs } => {
+            step01::compare::demo(&mut out, &kvm_device, runs.into())
+        }
     };
     step01::exit_with(result)
 }
