@@ -37,7 +37,11 @@ pub const STEPS: &[Step] = &[Step {
     number: "01",
     package: "step01-vm-vs-process",
     title: "a plain process next to a real KVM virtual machine",
-    demos: &[(&["process"], Needs::Nothing)],
+    demos: &[
+        (&["process"], Needs::Nothing),
+        (&["vm"], Needs::Kvm),
+        (&["compare"], Needs::Kvm),
+    ],
 }];
 // ANCHOR_END: steps
 
