@@ -296,7 +296,9 @@ impl Machine {
         );
 
         // 2. A VM is a file descriptor: an empty machine, no RAM, no CPU.
-        let vm = kvm.create_vm().context("KVM_CREATE_VM")?;
+        let vm = kvm
+            .create_vm()
+            .with_context(|| format!("KVM_CREATE_VM on {}", device.display()))?;
         step(
             "KVM_CREATE_VM",
             "an empty machine: no memory, no CPU".into(),
@@ -323,9 +325,13 @@ impl Machine {
         };
         // SAFETY: `userspace_addr` points to `memory_size` bytes we mapped
         // above; `memory` lives in the `Machine` and is dropped after the VM
-        // (field order), so the mapping outlives KVM's use of it. Slot 0 is
-        // the only slot, so it overlaps nothing.
-        unsafe { vm.set_user_memory_region(region) }.context("KVM_SET_USER_MEMORY_REGION")?;
+        // (field order), so the mapping outlives the guest. (On an early
+        // return below it is unmapped just before the VM closes; the guest
+        // never runs, and KVM follows changes to the mapping itself.) Slot 0
+        // is the only slot, so it overlaps nothing.
+        unsafe { vm.set_user_memory_region(region) }.with_context(|| {
+            format!("KVM_SET_USER_MEMORY_REGION slot 0 on {}", device.display())
+        })?;
         step(
             "KVM_SET_USER_MEMORY_REGION",
             format!(
@@ -348,7 +354,9 @@ impl Machine {
 
         // 6. A vCPU is another file descriptor, plus a shared `kvm_run`
         //    page where KVM tells us why the guest stopped.
-        let vcpu = vm.create_vcpu(0).context("KVM_CREATE_VCPU")?;
+        let vcpu = vm
+            .create_vcpu(0)
+            .with_context(|| format!("KVM_CREATE_VCPU 0 on {}", device.display()))?;
         step(
             "KVM_CREATE_VCPU",
             "vCPU 0, and mmap its kvm_run page".into(),
