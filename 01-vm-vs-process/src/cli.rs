@@ -25,6 +25,35 @@ pub enum Demo {
         #[arg(long)]
         encoded: bool,
     },
+    /// The noisy neighbour: a latency-sensitive loop alone, beside a CPU hog
+    /// pinned to its CPU, alone again, and beside a memory hog. Prints the
+    /// victim's latency and the slowdown each hog caused.
+    NoisyNeighbor {
+        /// Total measuring time in seconds, split between the four phases.
+        #[arg(long, default_value_t = 4.0, value_name = "SECONDS")]
+        seconds: f64,
+        /// Size of the memory hog's buffer (capped at a quarter of MemAvailable).
+        #[arg(long, default_value_t = step01::noisy::DEFAULT_HOG_MIB, value_name = "MIB")]
+        hog_mib: u64,
+    },
+    /// (internal) A hog process started by noisy-neighbor.
+    #[command(name = "__hog", hide = true)]
+    Hog {
+        /// What to eat.
+        kind: HogKind,
+        /// The CPU to pin to.
+        #[arg(long)]
+        cpu: usize,
+        /// The pid of the demo that started us; we die with it.
+        #[arg(long)]
+        parent: i32,
+        /// The memory hog's buffer size.
+        #[arg(long, default_value_t = 0)]
+        mib: u64,
+        /// Give up after this many seconds, whatever happens.
+        #[arg(long, default_value_t = 30.0)]
+        limit: f64,
+    },
     /// Build a real virtual machine on /dev/kvm with our own tiny VMM, run a
     /// 36-byte guest that says hello through a serial port, and show every
     /// step and exit the VMM handled.
@@ -43,6 +72,24 @@ pub enum Demo {
               value_parser = clap::value_parser!(u16).range(1..=1000))]
         runs: u16,
     },
+}
+
+/// What a noisy-neighbor hog eats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum HogKind {
+    /// CPU time.
+    Cpu,
+    /// Memory.
+    Mem,
+}
+
+impl From<HogKind> for step01::noisy::Hog {
+    fn from(kind: HogKind) -> Self {
+        match kind {
+            HogKind::Cpu => step01::noisy::Hog::Cpu,
+            HogKind::Mem => step01::noisy::Hog::Mem,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@
 //!    64 KiB of RAM and one vCPU, runs a 36-byte guest program, and handles
 //!    its exits (serial output, a read past the end of its RAM, `hlt`).
 //! 5. [`compare`] times the first output of a process and of that guest.
+//! 6. [`noisy`] measures the noisy neighbour: a latency-sensitive loop slows
+//!    down beside a process that hogs its CPU, and nothing stops a process
+//!    from taking the host's memory.
 //!
 //! ```
 //! let me = step01::probe::Probe::collect()?;
@@ -24,6 +27,7 @@
 
 pub mod compare;
 pub mod kvm;
+pub mod noisy;
 pub mod probe;
 pub mod process;
 pub mod report;

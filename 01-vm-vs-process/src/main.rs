@@ -12,6 +12,23 @@ fn main() -> std::process::ExitCode {
     let result = match cli.demo {
         Demo::Process => step01::process::demo(&mut out),
         Demo::Probe { encoded } => step01::probe_demo(&mut out, encoded),
+        Demo::NoisyNeighbor { seconds, hog_mib } => {
+            step01::noisy::Options::this_binary().and_then(|defaults| {
+                let opts = step01::noisy::Options {
+                    seconds,
+                    hog_mib,
+                    ..defaults
+                };
+                step01::noisy::demo(&mut out, &opts)
+            })
+        }
+        Demo::Hog {
+            kind,
+            cpu,
+            parent,
+            mib,
+            limit,
+        } => step01::noisy::hog_main(kind.into(), cpu, parent, mib, limit),
         Demo::Vm { kvm_device } => step01::kvm::demo(&mut out, &kvm_device),
         Demo::Compare { kvm_device, runs } => {
             step01::compare::demo(&mut out, &kvm_device, runs.into())

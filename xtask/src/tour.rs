@@ -39,6 +39,7 @@ pub const STEPS: &[Step] = &[Step {
     title: "a plain process next to a real KVM virtual machine",
     demos: &[
         (&["process"], Needs::Nothing),
+        (&["noisy-neighbor"], Needs::Nothing),
         (&["vm"], Needs::Kvm),
         (&["compare"], Needs::Kvm),
     ],
