@@ -400,11 +400,10 @@ impl Hogs {
         check_interrupted()?;
         if line.trim() != "ready" {
             bail!(
-                "the {} hog (pid {pid}) exited before it was ready; run `{} {HOG_SUBCOMMAND} {} \
-                 --cpu {cpu} --parent {parent}` to see why",
+                "the {} hog (pid {pid}, {}) exited before it was ready; its own error, if \
+                 any, is printed above",
                 kind.name(),
                 exe.display(),
-                kind.name()
             );
         }
         Ok(pid)
@@ -450,7 +449,12 @@ pub fn die_with_parent(parent: i32) -> Result<()> {
 pub fn hog_main(kind: Hog, cpu: usize, parent: i32, mib: u64, limit: f64) -> Result<()> {
     die_with_parent(parent)?;
     pin_to(cpu)?;
-    let deadline = Instant::now() + Duration::from_secs_f64(limit.clamp(1.0, 2.0 * MAX_SECONDS));
+    let limit = if limit.is_finite() {
+        limit.clamp(1.0, 2.0 * MAX_SECONDS)
+    } else {
+        MAX_SECONDS
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(limit);
     let ready = || -> Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "ready")?;
@@ -468,7 +472,10 @@ pub fn hog_main(kind: Hog, cpu: usize, parent: i32, mib: u64, limit: f64) -> Res
             }
         }
         Hog::Mem => {
-            let bytes = usize::try_from(mib << 20).context("hog size does not fit in memory")?;
+            let bytes = mib
+                .checked_mul(1 << 20)
+                .and_then(|b| usize::try_from(b).ok())
+                .with_context(|| format!("a {mib} MiB buffer does not fit in memory"))?;
             // Writing one byte per page makes the kernel back every page
             // with real memory (until then, an allocation is only a promise).
             let mut buffer = vec![0u8; bytes];
@@ -513,7 +520,7 @@ fn meminfo_field(path: &str, label: &str) -> Result<u64> {
 /// memory available right now, so the demo can never push a machine into
 /// swapping or the OOM killer.
 pub fn hog_size(asked_mib: u64, available: u64) -> u64 {
-    (asked_mib << 20).min(available / 4) >> 20
+    asked_mib.saturating_mul(1 << 20).min(available / 4) >> 20
 }
 
 /// Run the four phases and return what was measured. Every hog is killed
@@ -662,9 +669,10 @@ pub fn render(m: &Measurement) -> String {
     }
     out += &format!(
         "\nThe memory hog took {taken} of MemAvailable away from everyone else, and nothing\n\
-         stopped it either. Beside it (the hog ran on CPU {mem_cpu}) the victim's slowdown was\n\
-         {mem}: memory costs a neighbour its speed only once it runs short (reclaim, swap,\n\
-         the OOM killer), which this demo takes care never to cause.\n",
+         stopped it either. Beside it (the hog ran on CPU {mem_cpu}) the victim's slowdown\n\
+         was {mem}. A memory hog costs its neighbours time through the caches and the\n\
+         memory bus they share, and far more once memory runs short (reclaim, swap, the\n\
+         OOM killer), which this demo takes care never to cause.\n",
         mem_cpu = m.mem_hog_cpu,
         taken = report::measured(report::bytes(
             mem.available_before.saturating_sub(mem.available_with_hog)
