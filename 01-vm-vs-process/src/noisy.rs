@@ -207,6 +207,7 @@ impl Measurement {
 // ---------------------------------------------------------------------------
 // Ctrl-C
 
+// ANCHOR: ctrl_c
 /// Set by the signal handler; the victim loop checks it every unit of work.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -234,6 +235,7 @@ pub fn catch_interrupts() -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: ctrl_c
 
 fn check_interrupted() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
@@ -368,12 +370,25 @@ pub fn run_victim(victim: &mut Victim, window: Duration) -> Result<Stats> {
 // ---------------------------------------------------------------------------
 // The hogs, seen from the parent
 
+// ANCHOR: hog_guard
 /// The hogs we started. Dropping this kills and reaps every one of them, on
 /// success, on error (`?` unwinds through it) and after Ctrl-C alike.
 #[derive(Default)]
 struct Hogs {
     children: Vec<Child>,
 }
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            // SIGKILL, then wait(2): a child that is killed but not waited
+            // for stays a zombie in the process table.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+// ANCHOR_END: hog_guard
 
 impl Hogs {
     /// Start `<exe> __hog <kind> ...` and wait until it reports `ready`.
@@ -407,17 +422,6 @@ impl Hogs {
             );
         }
         Ok(pid)
-    }
-}
-
-impl Drop for Hogs {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            // SIGKILL, then wait(2): a child that is killed but not waited
-            // for stays a zombie in the process table.
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -460,6 +464,7 @@ pub fn hog_main(kind: Hog, cpu: usize, parent: i32, mib: u64, limit: f64) -> Res
         writeln!(out, "ready")?;
         out.flush().context("tell the parent we are ready")
     };
+    // ANCHOR: hogs
     match kind {
         Hog::Cpu => {
             ready()?;
@@ -493,6 +498,7 @@ pub fn hog_main(kind: Hog, cpu: usize, parent: i32, mib: u64, limit: f64) -> Res
             }
         }
     }
+    // ANCHOR_END: hogs
     Ok(())
 }
 
@@ -543,6 +549,7 @@ pub fn measure(opts: &Options) -> Result<Measurement> {
     // Warm up: fault the victim's pages in and fill the caches.
     run_victim(&mut victim, Duration::from_millis(50))?;
 
+    // ANCHOR: cpu_phases
     phases.push(Phase {
         hog: None,
         stats: run_victim(&mut victim, window)?,
@@ -559,6 +566,7 @@ pub fn measure(opts: &Options) -> Result<Measurement> {
         hog: None,
         stats: run_victim(&mut victim, window)?,
     });
+    // ANCHOR_END: cpu_phases
     let memory = {
         let available_before = mem_available()?;
         let mib = hog_size(opts.hog_mib, available_before);
