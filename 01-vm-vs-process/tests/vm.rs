@@ -42,7 +42,11 @@ fn vm_greeting_comes_back_through_the_serial_port() {
         .find(|e| e.kind.starts_with("KVM_EXIT_IO"))
         .expect("serial exits");
     assert_eq!(io.place, "port 0x3f8");
-    assert_eq!(io.count, GREETING.len(), "one exit per byte of the greeting");
+    assert_eq!(
+        io.count,
+        GREETING.len(),
+        "one exit per byte of the greeting"
+    );
     let hlt: Vec<_> = run
         .exits
         .table

@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use crate::util::{self, cargo, is_root, root};
 
 /// What a demo needs beyond an ordinary user.
+#[allow(dead_code)] // `Root` is for the steps that need root; step 01 has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
     /// Runs as anyone.
