@@ -61,10 +61,14 @@ fn placed(out: &mut dyn Write, placement: spawn::Placement) -> Result<()> {
 
 /// Start this program's hidden `workload <args>` in `cg`.
 pub fn start(cg: &dyn Cgroup, args: &[&str], capture: bool) -> Result<Child> {
-    let exe = spawn::own_exe()?;
+    start_exe(&spawn::own_exe()?, cg, args, capture)
+}
+
+/// Start `exe workload <args>` in `cg` (tests pass the demo binary's path).
+pub fn start_exe(exe: &str, cg: &dyn Cgroup, args: &[&str], capture: bool) -> Result<Child> {
     let mut full = vec!["workload"];
     full.extend_from_slice(args);
-    spawn::spawn(Some(cg), NAMESPACES, &exe, &full, capture)
+    spawn::spawn(Some(cg), NAMESPACES, exe, &full, capture)
 }
 
 // ---- memory ---------------------------------------------------------------
@@ -85,14 +89,19 @@ pub struct MemoryOutcome {
 }
 
 // ANCHOR: memory_demo
-/// Run the allocator in a cgroup limited to `memory`; it never stops by itself.
-pub fn run_memory(name: &str, memory: Limit) -> Result<(Box<dyn Cgroup>, MemoryOutcome)> {
+/// Run the allocator (`exe workload allocate`) in a cgroup limited to
+/// `memory`; it never stops by itself.
+pub fn run_memory(
+    exe: &str,
+    name: &str,
+    memory: Limit,
+) -> Result<(Box<dyn Cgroup>, MemoryOutcome)> {
     let limits = Limits {
         memory: Some(memory),
         ..Limits::default()
     };
     let (cg, notes) = cgroup::create(name, &limits)?;
-    let mut child = start(cg.as_ref(), &["allocate"], true)?;
+    let mut child = start_exe(exe, cg.as_ref(), &["allocate"], true)?;
     let text = child.read_stdout()?; // EOF when the kernel killed it
     let status = child.wait()?;
     let last_mib = text
@@ -120,7 +129,7 @@ pub fn memory(out: &mut dyn Write, memory: &str) -> Result<()> {
     let Limit::Value(limit_bytes) = limit else {
         bail!("--memory max would let the demo eat the host: give a size such as 64m");
     };
-    let (cg, outcome) = run_memory("memory-demo", limit)?;
+    let (cg, outcome) = run_memory(&spawn::own_exe()?, "memory-demo", limit)?;
     header(out, cg.as_ref(), "memory-demo", &outcome.notes)?;
     writeln!(out, "memory limit {}, swap off", bytes(limit_bytes))?;
     placed(out, outcome.placement)?;
@@ -192,15 +201,16 @@ pub struct PidsOutcome {
 }
 
 // ANCHOR: pids_demo
-/// Run a fork bomb in a cgroup limited to `max` processes.
-pub fn run_pids(name: &str, max: Limit) -> Result<(Box<dyn Cgroup>, PidsOutcome)> {
+/// Run a fork bomb (`exe workload forkbomb`) in a cgroup limited to `max`
+/// processes.
+pub fn run_pids(exe: &str, name: &str, max: Limit) -> Result<(Box<dyn Cgroup>, PidsOutcome)> {
     let limits = Limits {
         pids: Some(max),
         ..Limits::default()
     };
     let (cg, _notes) = cgroup::create(name, &limits)?;
     let outcome = {
-        let mut child = start(cg.as_ref(), &["forkbomb"], true)?;
+        let mut child = start_exe(exe, cg.as_ref(), &["forkbomb"], true)?;
         let mut line = String::new();
         let stdout = child.stdout.as_mut().context("stdout was captured")?;
         std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
@@ -224,7 +234,7 @@ pub fn pids(out: &mut dyn Write, pids: &str) -> Result<()> {
     if max == Limit::Max {
         bail!("--pids max would let the fork bomb take the host: give a number such as 32");
     }
-    let (cg, outcome) = run_pids("pids-demo", max)?;
+    let (cg, outcome) = run_pids(&spawn::own_exe()?, "pids-demo", max)?;
     header(out, cg.as_ref(), "pids-demo", &[])?;
     writeln!(out, "pids.max = {}", max.to_v2())?;
     placed(out, outcome.placement)?;

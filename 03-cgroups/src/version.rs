@@ -17,6 +17,24 @@ use anyhow::{Context, Result, bail};
 /// The controllers a container runtime wants, in the order we report them.
 pub const CONTROLLERS: [&str; 5] = ["memory", "cpu", "pids", "io", "cpuset"];
 
+/// The controllers v1 can mount (cgroups(7), "Cgroups version 1 controllers").
+const V1_KNOWN: [&str; 14] = [
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "blkio",
+    "perf_event",
+    "net_prio",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
+];
+
 /// The v1 controllers that decide "this is a v1 host" when any is mounted.
 const V1_DECIDERS: [&str; 3] = ["memory", "cpu", "pids"];
 
@@ -61,8 +79,9 @@ impl Hierarchy {
             match (fstype, mount_point) {
                 (Some("cgroup"), Some(point)) => {
                     for option in options.unwrap_or("").split(',') {
-                        // A v1 hierarchy's super options name its controllers.
-                        if option != "rw" && option != "ro" && !option.contains('=') {
+                        // A v1 hierarchy's super options name its controllers
+                        // (among options such as `rw` or `xattr`).
+                        if V1_KNOWN.contains(&option) {
                             v1.entry(option.to_string())
                                 .or_insert_with(|| point.clone());
                         }
