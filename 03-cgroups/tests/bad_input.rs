@@ -30,6 +30,7 @@ fn bad_limits_are_refused_in_one_line_leaving_nothing() {
             "--read-bps \"fast\" is not a size",
         ),
     ];
+    let mut transcript = String::new();
     for (args, wanted) in cases {
         let out = Command::new(EXE)
             .args(args)
@@ -47,7 +48,9 @@ fn bad_limits_are_refused_in_one_line_leaving_nothing() {
             "{args:?}: {err}"
         );
         assert!(out.stdout.is_empty(), "{args:?} printed {:?}", out.stdout);
+        transcript.push_str(&format!("$ step03-cgroups {}\n{err}", args.join(" ")));
     }
+    insta::assert_snapshot!("step03_bad_input", transcript);
     // Nothing was created: no demo cgroup exists under tincan/.
     if let Ok(Hierarchy::V1 { mounts }) = Hierarchy::detect() {
         for demo in [
