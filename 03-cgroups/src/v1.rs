@@ -14,7 +14,7 @@ use anyhow::Result;
 use nix::unistd::Pid;
 
 use crate::cgroup::{
-    Cgroup, PARENT, Stats, kill_until_empty, make_dir, read_procs, remove_dir,
+    Cgroup, PARENT, Stats, kill_until_empty, make_dir_in_parent, read_procs, remove_dir,
     remove_parent_if_empty, write,
 };
 use crate::limits::Limits;
@@ -49,14 +49,9 @@ impl V1Cgroup {
             if !cgroup.dirs.values().any(|d| *d == dir) {
                 // Record first: if mkdir fails half-way, Drop removes what exists.
                 cgroup.dirs.insert(controller.to_string(), dir.clone());
-                if !parent.exists() {
-                    make_dir(&parent)?;
-                    if controller == "cpuset" {
-                        cpuset::inherit_v1(&parent)?;
-                    }
-                }
-                make_dir(&dir)?;
+                make_dir_in_parent(&parent, &dir)?;
                 if controller == "cpuset" {
+                    cpuset::inherit_v1(&parent)?;
                     cpuset::inherit_v1(&dir)?;
                 }
             } else {

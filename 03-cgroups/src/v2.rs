@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use nix::unistd::Pid;
 
 use crate::cgroup::{
-    Cgroup, PARENT, Stats, kill_until_empty, make_dir, read, read_procs, remove_dir,
+    Cgroup, PARENT, Stats, kill_until_empty, make_dir_in_parent, read, read_procs, remove_dir,
     remove_parent_if_empty, write,
 };
 use crate::limits::Limits;
@@ -57,14 +57,19 @@ fn enable_controllers(dir: &Path) -> Result<Vec<String>> {
 impl V2Cgroup {
     /// Create `<mount>/tincan/<name>` with our controllers enabled.
     pub fn create(mount: &Path, name: &str) -> Result<V2Cgroup> {
-        enable_controllers(mount)?;
         let parent = mount.join(PARENT);
-        if !parent.exists() {
-            make_dir(&parent)?;
-        }
-        let controllers = enable_controllers(&parent)?;
         let dir = parent.join(name);
-        make_dir(&dir)?;
+        make_dir_in_parent(&parent, &dir)?;
+        // Children get only what their parent enables; a new `tincan`
+        // has nothing enabled yet.
+        let controllers = match enable_controllers(&parent) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = remove_dir(&dir);
+                remove_parent_if_empty(&parent);
+                return Err(e);
+            }
+        };
         let fd = match File::open(&dir) {
             Ok(fd) => fd,
             Err(e) => {
