@@ -9,7 +9,6 @@ use anyhow::{Result, bail};
 use crate::util::{self, cargo, is_root, root};
 
 /// What a demo needs beyond an ordinary user.
-#[allow(dead_code)] // `Root` is for the steps that need root; step 01 has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
     /// Runs as anyone.
@@ -34,17 +33,31 @@ pub struct Step {
 
 // ANCHOR: steps
 /// The steps that exist, in order.
-pub const STEPS: &[Step] = &[Step {
-    number: "01",
-    package: "step01-vm-vs-process",
-    title: "a plain process next to a real KVM virtual machine",
-    demos: &[
-        (&["process"], Needs::Nothing),
-        (&["noisy-neighbor"], Needs::Nothing),
-        (&["vm"], Needs::Kvm),
-        (&["compare"], Needs::Kvm),
-    ],
-}];
+pub const STEPS: &[Step] = &[
+    Step {
+        number: "01",
+        package: "step01-vm-vs-process",
+        title: "a plain process next to a real KVM virtual machine",
+        demos: &[
+            (&["process"], Needs::Nothing),
+            (&["noisy-neighbor"], Needs::Nothing),
+            (&["vm"], Needs::Kvm),
+            (&["compare"], Needs::Kvm),
+        ],
+    },
+    Step {
+        number: "03",
+        package: "step03-cgroups",
+        title: "cgroups: limits and accounting (cpu, memory, pids, io, stats)",
+        demos: &[
+            (&["cpu"], Needs::Root),
+            (&["memory"], Needs::Root),
+            (&["pids"], Needs::Root),
+            (&["io"], Needs::Root),
+            (&["stats", "--seconds", "3"], Needs::Root),
+        ],
+    },
+];
 // ANCHOR_END: steps
 
 /// Run the tour (all steps, or only `only`).
