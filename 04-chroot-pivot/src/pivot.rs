@@ -1,0 +1,88 @@
+//! pivot_root(2) done right: swap the whole mount tree's root, then cut the
+//! old one off.
+//!
+//! chroot(2) changes one process's idea of `/`. pivot_root(2) changes the
+//! root *mount* of the calling process's mount namespace: the rootfs
+//! becomes `/` and the old root is moved to a directory below it, which we
+//! then unmount. After that the host's files are not hidden, they are
+//! *absent* from this mount namespace: no `..`, chroot or open directory
+//! can reach a mount that is not there. Each step has its own error,
+//! naming the syscall and the path (mount_namespaces(7), pivot_root(2)).
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::unistd::{chdir, pivot_root};
+
+/// How to set up the new root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Mount `/proc`, `/sys`, `/dev` and `/tmp` inside ([`crate::mounts`]).
+    pub mounts: bool,
+    /// Remount the root read-only at the end.
+    pub read_only: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mounts: true,
+            read_only: false,
+        }
+    }
+}
+
+/// The directory, inside the rootfs, where the old root is parked for the
+/// moment between pivot_root and umount.
+pub const OLD_ROOT: &str = ".tincan-old-root";
+
+// ANCHOR: pivot
+/// Make `rootfs` the root of this mount namespace. Call it in a *new*
+/// mount namespace (unshare/clone with `CLONE_NEWNS`), never on the host.
+pub fn pivot_into(rootfs: &Path, options: Options) -> Result<()> {
+    // 1. Stop mount events from propagating back to the host: the new
+    //    namespace starts as a copy whose mounts may be "shared" with it.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("mount --make-rprivate / (MS_REC|MS_PRIVATE)")?;
+    // 2. pivot_root needs the new root to be a mount point: bind it onto itself.
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind-mount {} onto itself", rootfs.display()))?;
+    // 3. What a container needs inside, while the host's /dev is reachable.
+    if options.mounts {
+        crate::mounts::mount_all(rootfs)?;
+    }
+    // 4. Swap: the rootfs becomes `/`, the old root moves below it.
+    let old = rootfs.join(OLD_ROOT);
+    fs::create_dir_all(&old).with_context(|| format!("mkdir {}", old.display()))?;
+    pivot_root(rootfs, &old)
+        .with_context(|| format!("pivot_root {} {}", rootfs.display(), old.display()))?;
+    chdir("/").context("chdir / after pivot_root")?;
+    // 5. Cut the host off. MNT_DETACH: unmount now even if something is
+    //    busy; the mounts below go with it (they are private, see step 1).
+    let old = Path::new("/").join(OLD_ROOT);
+    umount2(&old, MntFlags::MNT_DETACH)
+        .with_context(|| format!("umount2 {} (MNT_DETACH)", old.display()))?;
+    fs::remove_dir(&old).with_context(|| format!("rmdir {}", old.display()))?;
+    // 6. Optionally, a read-only root: a bind mount can be remounted ro.
+    if options.read_only {
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .context("remount / read-only (MS_REMOUNT|MS_BIND|MS_RDONLY)")?;
+    }
+    Ok(())
+}
+// ANCHOR_END: pivot
