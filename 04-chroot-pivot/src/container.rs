@@ -131,7 +131,11 @@ pub fn run(rootfs: &Path, isolation: &Isolation, argv: &[&str]) -> Result<Finish
                             .context("unshare(CLONE_NEWCGROUP)")?;
                     }
                     nix::unistd::sethostname(hostname).context("sethostname")?;
-                    pivot::pivot_into(&rootfs, *options)?;
+                    let options = pivot::Options {
+                        cgroup_fs: cgroup.map(|c| c.version()),
+                        ..*options
+                    };
+                    pivot::pivot_into(&rootfs, options)?;
                 }
             }
             nix::unistd::dup2_stdout(&out_w).context("dup2 stdout")?;

@@ -70,6 +70,7 @@ pub fn run_command(
             options: pivot::Options {
                 mounts: true,
                 read_only,
+                cgroup_fs: None,
             },
             hostname: "tincan",
             cgroup: cgroup.as_deref(),

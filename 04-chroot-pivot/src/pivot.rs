@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::unistd::{chdir, pivot_root};
+use nix::unistd::{chdir, mkdtemp, pivot_root};
 
 /// How to set up the new root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub struct Options {
     pub mounts: bool,
     /// Remount the root read-only at the end.
     pub read_only: bool,
+    /// Mount the container's own cgroup tree at `/sys/fs/cgroup`
+    /// ([`crate::mounts::mount_cgroup`]): `Some("v1")` or `Some("v2")`.
+    pub cgroup_fs: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -30,13 +33,15 @@ impl Default for Options {
         Options {
             mounts: true,
             read_only: false,
+            cgroup_fs: None,
         }
     }
 }
 
-/// The directory, inside the rootfs, where the old root is parked for the
-/// moment between pivot_root and umount.
-pub const OLD_ROOT: &str = ".tincan-old-root";
+/// The prefix of the directory, inside the rootfs, where the old root is
+/// parked for the moment between pivot_root and umount (one per container,
+/// so that containers sharing a rootfs do not trip over each other).
+pub const OLD_ROOT: &str = ".tincan-old-root-";
 
 // ANCHOR: pivot
 /// Make `rootfs` the root of this mount namespace. Call it in a *new*
@@ -64,16 +69,19 @@ pub fn pivot_into(rootfs: &Path, options: Options) -> Result<()> {
     // 3. What a container needs inside, while the host's /dev is reachable.
     if options.mounts {
         crate::mounts::mount_all(rootfs)?;
+        if let Some(version) = options.cgroup_fs {
+            crate::mounts::mount_cgroup(rootfs, version)?;
+        }
     }
     // 4. Swap: the rootfs becomes `/`, the old root moves below it.
-    let old = rootfs.join(OLD_ROOT);
-    fs::create_dir_all(&old).with_context(|| format!("mkdir {}", old.display()))?;
+    let template = rootfs.join(format!("{OLD_ROOT}XXXXXX"));
+    let old = mkdtemp(&template).with_context(|| format!("mkdtemp {}", template.display()))?;
     pivot_root(rootfs, &old)
         .with_context(|| format!("pivot_root {} {}", rootfs.display(), old.display()))?;
     chdir("/").context("chdir / after pivot_root")?;
     // 5. Cut the host off. MNT_DETACH: unmount now even if something is
     //    busy; the mounts below go with it (they are private, see step 1).
-    let old = Path::new("/").join(OLD_ROOT);
+    let old = Path::new("/").join(old.file_name().context("mkdtemp returned no name")?);
     umount2(&old, MntFlags::MNT_DETACH)
         .with_context(|| format!("umount2 {} (MNT_DETACH)", old.display()))?;
     fs::remove_dir(&old).with_context(|| format!("rmdir {}", old.display()))?;

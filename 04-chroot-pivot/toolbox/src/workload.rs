@@ -36,7 +36,7 @@ pub fn hog_mem(args: &[String]) -> i32 {
             page[0] = 1;
         }
         kept.push(chunk);
-        if kept.len().is_multiple_of(16) {
+        if kept.len() % 16 == 0 {
             println!("hog-mem: {} MiB", kept.len());
         }
     }
