@@ -18,28 +18,28 @@ pub enum Demo {
     /// The noisy neighbour again: a hog next to a victim on one CPU, then the hog capped.
     Cpu {
         /// The hog's CPU limit, in CPUs (0.2 = a fifth of one CPU).
-        #[arg(long, default_value = "0.2")]
+        #[arg(long, default_value = "0.2", allow_hyphen_values = true)]
         cpus: String,
     },
     /// A program that allocates without end, in a memory-limited cgroup: OOM-killed.
     Memory {
         /// The memory limit (64m, 1.5g, ...).
-        #[arg(long, default_value = "64m")]
+        #[arg(long, default_value = "64m", allow_hyphen_values = true)]
         memory: String,
     },
     /// A fork bomb in a cgroup with a process limit: stopped.
     Pids {
         /// The process limit.
-        #[arg(long, default_value = "32")]
+        #[arg(long, default_value = "32", allow_hyphen_values = true)]
         pids: String,
     },
     /// Read the disk with and without a bandwidth limit.
     Io {
         /// The read bandwidth limit, bytes per second (2m = 2 MiB/s).
-        #[arg(long, default_value = "2m")]
+        #[arg(long, default_value = "2m", allow_hyphen_values = true)]
         read_bps: String,
         /// How much to read each run.
-        #[arg(long, default_value = "4m")]
+        #[arg(long, default_value = "4m", allow_hyphen_values = true)]
         bytes: String,
     },
     /// Watch two limited workloads' cgroup statistics live, like `docker stats`.

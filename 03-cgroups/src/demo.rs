@@ -457,7 +457,13 @@ pub fn io(out: &mut dyn Write, read_bps: &str, amount: &str) -> Result<()> {
             label.to_string(),
             report::duration(Duration::from_nanos(ns)),
             measured(format!("{}/s", bytes((amount as f64 / secs) as u64))),
-            stats.io_read_bytes.map_or("n/a".into(), bytes),
+            // With a throttle rule, every byte passes the throttle and is
+            // counted; without one, v1 kernels may count nothing.
+            match (limit, stats.io_read_bytes) {
+                (_, None) => "n/a".into(),
+                (Some(_), Some(n)) => bytes(n),
+                (None, Some(n)) => measured(bytes(n)),
+            },
         ]);
     }
     write!(out, "{}", t.render())?;
@@ -571,7 +577,7 @@ pub fn stats(out: &mut dyn Write, seconds: u64, once: bool) -> Result<()> {
         if tty {
             write!(out, "\x1b[2J\x1b[H")?; // clear the screen, like docker stats
         }
-        writeln!(out, "after {}:", measured(format!("{tick} s")))?;
+        writeln!(out, "after {tick} s:")?;
         write!(out, "{}", t.render())?;
         out.flush()?;
     }
