@@ -25,7 +25,7 @@ fn chroot_demo() {
     if !need_root() {
         return;
     }
-    insta::assert_snapshot!("step04-chroot", demo(&["chroot"]));
+    insta::assert_snapshot!("step04_chroot", demo(&["chroot"]));
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn escape_demo() {
         text.contains("=> CONTAINED: the host file could not be read"),
         "{text}"
     );
-    insta::assert_snapshot!("step04-escape", text);
+    insta::assert_snapshot!("step04_escape", text);
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn pivot_demo() {
     if !need_root() {
         return;
     }
-    insta::assert_snapshot!("step04-pivot", demo(&["pivot"]));
+    insta::assert_snapshot!("step04_pivot", demo(&["pivot"]));
 }
 
 #[test]
