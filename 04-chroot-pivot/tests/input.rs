@@ -208,3 +208,71 @@ fn imported_tarball_is_a_working_rootfs() {
         assert_eq!(text(&run).0, "tincan\n", "{}", text(&run).1);
     }
 }
+
+#[test]
+fn dynamically_linked_program_fails_with_enoent_in_an_empty_rootfs() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let scratch = Scratch::new("dynamic");
+    let bin = scratch.0.join("bin");
+    std::fs::create_dir(&bin).expect("mkdir bin");
+    std::fs::copy(rootfs().join("bin/toolbox"), bin.join("sh")).expect("copy the static toolbox");
+    std::os::unix::fs::symlink("sh", bin.join("echo")).expect("symlink echo");
+    // The host's /bin/true is dynamically linked: its loader is not here.
+    std::fs::copy("/bin/true", bin.join("dynamic-true")).expect("copy /bin/true");
+    let r = scratch.0.to_str().expect("utf-8");
+    let done = step04(&["run", "--chroot", "--rootfs", r, "--", "/bin/dynamic-true"]);
+    let (_, err) = text(&done);
+    assert!(!done.status.success());
+    assert_eq!(
+        err.trim(),
+        "error: container set-up failed: execve /bin/dynamic-true inside the rootfs: \
+         ENOENT: No such file or directory"
+    );
+    // The static one runs.
+    let ok = step04(&[
+        "run",
+        "--chroot",
+        "--rootfs",
+        r,
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo static",
+    ]);
+    assert_eq!(text(&ok).0, "static\n", "{}", text(&ok).1);
+}
+
+#[test]
+fn bad_input_messages() {
+    let scratch = Scratch::new("messages");
+    let file = scratch.0.join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let empty = scratch.0.join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let evil = scratch.0.join("evil.tar");
+    raw_tarball(
+        &evil,
+        &[("../../etc/cron.d/evil", tar::EntryType::Regular, "x")],
+    );
+    let s = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let cases: Vec<Vec<String>> = vec![
+        vec!["chroot".into(), "--rootfs".into(), "/nonexistent".into()],
+        vec!["chroot".into(), "--rootfs".into(), s(&file)],
+        vec!["pivot".into(), "--rootfs".into(), s(&empty)],
+        vec!["import".into(), s(&evil), s(&scratch.0.join("target"))],
+    ];
+    let mut text_out = String::new();
+    for args in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let done = step04(&args);
+        let (_, err) = text(&done);
+        assert!(!done.status.success());
+        let shown = args.join(" ").replace(&s(&scratch.0), "[TMP]");
+        text_out.push_str(&format!("$ step04-chroot-pivot {shown}\n"));
+        text_out.push_str(&err.replace(&s(&scratch.0), "[TMP]"));
+    }
+    assert!(!scratch.0.join("target").exists());
+    insta::assert_snapshot!("step04_bad_input", text_out);
+}
