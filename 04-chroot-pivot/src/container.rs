@@ -88,6 +88,35 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
 }
 
+/// Read a pipe until every writer has closed it, checking for Ctrl-C
+/// (step 03's handler) every 50 ms so that an interrupted run returns an
+/// error, and the guards kill the child and remove its cgroup.
+fn read_to_end(fd: OwnedFd) -> Result<String> {
+    use nix::poll::{PollFd, PollFlags, poll};
+    let mut file = File::from(fd);
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        step03::cgroup::check_interrupted()?;
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&file),
+            PollFlags::POLLIN,
+        )];
+        match poll(&mut fds, 50u16) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e).context("poll"),
+        }
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("read"),
+        }
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 // ANCHOR: run
 /// Run `argv` (an absolute path inside the rootfs, then arguments) in
 /// `rootfs` with `isolation`, and collect what it prints.
@@ -113,6 +142,9 @@ pub fn run(rootfs: &Path, isolation: &Isolation, argv: &[&str]) -> Result<Finish
     };
     let child_main = || -> isize {
         let result = (|| -> Result<()> {
+            // If the runtime dies (Ctrl-C, a crash), the kernel kills us too:
+            // a PID namespace's init ignores SIGINT from its parent's namespace.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
             // Wait until the parent has placed us into the cgroup.
             let mut byte = [0u8; 1];
             File::from(go_r.try_clone()?)
@@ -168,17 +200,11 @@ pub fn run(rootfs: &Path, isolation: &Isolation, argv: &[&str]) -> Result<Finish
     File::from(go_w)
         .write_all(b"g")
         .context("tell the child to go on")?;
-    let mut setup_error = String::new();
-    File::from(err_r)
-        .read_to_string(&mut setup_error)
-        .context("read the child's set-up error")?;
+    let setup_error = read_to_end(err_r).context("read the child's set-up error")?;
     if !setup_error.is_empty() {
         bail!("container set-up failed: {setup_error}");
     }
-    let mut output = String::new();
-    File::from(out_r)
-        .read_to_string(&mut output)
-        .context("read the program's output")?;
+    let output = read_to_end(out_r).context("read the program's output")?;
     reaper.0 = None;
     let status = waitpid(pid, None).with_context(|| format!("waitpid {pid}"))?;
     Ok(Finished { status, output })

@@ -8,6 +8,10 @@ use cli::{Cli, Demo};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C becomes an error that the guards clean up after (step 03).
+    if let Err(e) = step03::cgroup::install_interrupt_handler() {
+        return step01::exit_with(Err(e));
+    }
     let mut out = std::io::stdout().lock();
     let rootfs = cli.rootfs.as_deref();
     let result = match cli.demo {

@@ -311,3 +311,57 @@ fn container_cgroup_limit_is_visible_and_enforced_inside() {
         "OOM-killed (SIGKILL): {err}"
     );
 }
+
+#[test]
+fn ctrl_c_removes_the_container_and_its_cgroup() {
+    if !need_root() {
+        return;
+    }
+    let rootfs = rootfs();
+    let marker = format!("tincan-ctrl-c-{}", nonce());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_step04-chroot-pivot"))
+        .args([
+            "run",
+            "--rootfs",
+            rootfs.to_str().expect("utf-8"),
+            "--memory",
+            "64m",
+            "--",
+        ])
+        .args(["/bin/sleep", "600", &marker])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the runtime");
+    // Wait until the contained sleep really runs.
+    let started = std::time::Instant::now();
+    // (The runtime's own command line holds the marker too: look for the sleep.)
+    let sleeping = |marker: &str| {
+        processes_with(marker)
+            .into_iter()
+            .filter(|p| p.contains(": /bin/sleep 600"))
+            .collect::<Vec<_>>()
+    };
+    while sleeping(&marker).is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the container never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("send SIGINT");
+    let done = child.wait_with_output().expect("wait for the runtime");
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(!done.status.success());
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(
+        sleeping(&marker),
+        Vec::<String>::new(),
+        "the container survived Ctrl-C"
+    );
+    assert_eq!(
+        tincan_cgroups(&format!("step04-run-{}", pid.as_raw())),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
