@@ -6,11 +6,19 @@ mod common;
 use common::{Scratch, mountinfo, nonce, rootfs, step04, text};
 use step01::testing::need_root;
 
+/// These tests look at host-wide state (mounts, processes, cgroups, the
+/// shared rootfs), so they run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn escape_succeeds_under_chroot_and_fails_under_pivot_root() {
     if !need_root() {
         return;
     }
+    let _serial = serial();
     let rootfs = rootfs();
     let rootfs = rootfs.to_str().expect("utf-8 path");
     let scratch = Scratch::new("escape");
@@ -54,6 +62,7 @@ fn chroot_changes_the_root_but_leaves_proc_empty() {
     if !need_root() {
         return;
     }
+    let _serial = serial();
     let rootfs = rootfs();
     let rootfs = rootfs.to_str().expect("utf-8 path");
     let done = step04(&[
@@ -77,6 +86,7 @@ fn pivot_root_container_sees_only_itself() {
     if !need_root() {
         return;
     }
+    let _serial = serial();
     let rootfs = rootfs();
     let rootfs = rootfs.to_str().expect("utf-8 path");
     let done = step04(&["run", "--rootfs", rootfs, "--", "/bin/probe"]);
@@ -129,6 +139,7 @@ fn read_only_root_refuses_writes() {
     if !need_root() {
         return;
     }
+    let _serial = serial();
     let rootfs = rootfs();
     let marker = format!("root/written-{}", nonce());
     let inside = format!("/{marker}");
@@ -191,6 +202,7 @@ fn nothing_leaks_when_the_contained_program_crashes() {
     if !need_root() {
         return;
     }
+    let _serial = serial();
     let rootfs = rootfs();
     let before = mountinfo();
     let marker = format!("tincan-leak-{}", nonce());
@@ -240,6 +252,7 @@ fn demos_leave_the_host_mount_table_unchanged() {
     if !need_root() {
         return;
     }
+    let _serial = serial();
     let rootfs = rootfs();
     let r = rootfs.to_str().expect("utf-8 path");
     let before = mountinfo();
@@ -276,6 +289,7 @@ fn container_cgroup_limit_is_visible_and_enforced_inside() {
     if !need_root() {
         return;
     }
+    let _serial = serial();
     let rootfs = rootfs();
     let r = rootfs.to_str().expect("utf-8 path");
     let probe = step04(&["run", "--rootfs", r, "--memory", "32m", "--", "/bin/probe"]);
@@ -317,6 +331,7 @@ fn ctrl_c_removes_the_container_and_its_cgroup() {
     if !need_root() {
         return;
     }
+    let _serial = serial();
     let rootfs = rootfs();
     let marker = format!("tincan-ctrl-c-{}", nonce());
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_step04-chroot-pivot"))
