@@ -3,18 +3,17 @@
 //!
 //! chroot(2) changes one process's idea of `/`. pivot_root(2) changes the
 //! root *mount* of the calling process's mount namespace: the rootfs
-//! becomes `/` and the old root is moved to a directory below it, which we
-//! then unmount. After that the host's files are not hidden, they are
+//! becomes `/` and the old root is moved out of the way (here: stacked on
+//! top of the new root, with `pivot_root(".", ".")`), and then unmounted. After that the host's files are not hidden, they are
 //! *absent* from this mount namespace: no `..`, chroot or open directory
 //! can reach a mount that is not there. Each step has its own error,
 //! naming the syscall and the path (mount_namespaces(7), pivot_root(2)).
 
-use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::unistd::{chdir, mkdtemp, pivot_root};
+use nix::unistd::{chdir, pivot_root};
 
 /// How to set up the new root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +36,6 @@ impl Default for Options {
         }
     }
 }
-
-/// The prefix of the directory, inside the rootfs, where the old root is
-/// parked for the moment between pivot_root and umount (one per container,
-/// so that containers sharing a rootfs do not trip over each other).
-pub const OLD_ROOT: &str = ".tincan-old-root-";
 
 // ANCHOR: pivot
 /// Make `rootfs` the root of this mount namespace. Call it in a *new*
@@ -73,18 +67,18 @@ pub fn pivot_into(rootfs: &Path, options: Options) -> Result<()> {
             crate::mounts::mount_cgroup(rootfs, version)?;
         }
     }
-    // 4. Swap: the rootfs becomes `/`, the old root moves below it.
-    let template = rootfs.join(format!("{OLD_ROOT}XXXXXX"));
-    let old = mkdtemp(&template).with_context(|| format!("mkdtemp {}", template.display()))?;
-    pivot_root(rootfs, &old)
-        .with_context(|| format!("pivot_root {} {}", rootfs.display(), old.display()))?;
+    // 4. Swap. pivot_root(".", ".") needs no directory for the old root:
+    //    the old root ends up mounted on top of the new one, at `/`. (A
+    //    put_old directory would be created in the rootfs itself, which
+    //    other containers may share, and they would see it appear in `/`.)
+    chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    pivot_root(".", ".")
+        .with_context(|| format!("pivot_root {} (new_root = put_old = .)", rootfs.display()))?;
+    // 5. Cut the host off: unmount the old root stacked on top of ours.
+    //    MNT_DETACH: now, even if something still uses it; the mounts below
+    //    it go with it, and the host keeps them (they are private, step 1).
+    umount2(".", MntFlags::MNT_DETACH).context("umount2 the old root (MNT_DETACH)")?;
     chdir("/").context("chdir / after pivot_root")?;
-    // 5. Cut the host off. MNT_DETACH: unmount now even if something is
-    //    busy; the mounts below go with it (they are private, see step 1).
-    let old = Path::new("/").join(old.file_name().context("mkdtemp returned no name")?);
-    umount2(&old, MntFlags::MNT_DETACH)
-        .with_context(|| format!("umount2 {} (MNT_DETACH)", old.display()))?;
-    fs::remove_dir(&old).with_context(|| format!("rmdir {}", old.display()))?;
     // 6. Optionally, a read-only root: a bind mount can be remounted ro.
     if options.read_only {
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;

@@ -268,16 +268,23 @@ fn demos_leave_the_host_mount_table_unchanged() {
         .filter(|l| l.contains(r) || l.contains("tincan"))
         .collect();
     assert!(ours.is_empty(), "new host mounts: {ours:#?}");
-    let old_roots = std::fs::read_dir(&rootfs)
-        .expect("read rootfs")
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(step04::pivot::OLD_ROOT)
-        })
-        .count();
-    assert_eq!(old_roots, 0, "old-root directory left behind");
+    let listing = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read rootfs")
+            .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        listing(&rootfs),
+        ["bin", "dev", "etc", "proc", "root", "sys", "tmp"]
+    );
+    assert_eq!(
+        listing(&rootfs.join("dev")),
+        Vec::<String>::new(),
+        "mounts wrote into the rootfs"
+    );
     assert_eq!(
         tincan_cgroups("step04-pivot-"),
         Vec::<std::path::PathBuf>::new()
