@@ -146,10 +146,11 @@ pub fn run(rootfs: &Path, isolation: &Isolation, argv: &[&str]) -> Result<Finish
             // a PID namespace's init ignores SIGINT from its parent's namespace.
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
             // Wait until the parent has placed us into the cgroup.
+            // (A 0-byte read means the parent died before saying "go".)
             let mut byte = [0u8; 1];
-            File::from(go_r.try_clone()?)
-                .read_exact(&mut byte)
-                .context("wait for the parent")?;
+            if nix::unistd::read(&go_r, &mut byte).context("wait for the parent")? == 0 {
+                bail!("the parent exited before the container started");
+            }
             match isolation {
                 Isolation::Chroot => crate::chroot::enter(&rootfs)?,
                 Isolation::Container {
@@ -176,8 +177,8 @@ pub fn run(rootfs: &Path, isolation: &Isolation, argv: &[&str]) -> Result<Finish
             Err(e).with_context(|| format!("execve {} inside the rootfs", argv[0]))
         })();
         if let Err(e) = result {
-            let _ = File::from(err_w.try_clone().expect("dup the error pipe"))
-                .write_all(format!("{e:#}").as_bytes());
+            // Short messages fit the pipe buffer, so one write does it.
+            let _ = nix::unistd::write(&err_w, format!("{e:#}").as_bytes());
         }
         127
     };

@@ -88,7 +88,7 @@ fn dispatch(args: &[String]) -> i32 {
         .unwrap_or_default();
     if name == "toolbox" {
         return match args.get(1) {
-            Some(cmd) => dispatch(&args[1..]).max(if find(cmd).is_none() { 127 } else { 0 }),
+            Some(_) => dispatch(&args[1..]),
             None => {
                 for (name, _, help) in COMMANDS {
                     println!("{name:14} {help}");
