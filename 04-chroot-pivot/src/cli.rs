@@ -45,9 +45,9 @@ pub enum Demo {
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
-    /// Unpack a .tar or .tar.gz root filesystem into DIR, safely.
+    /// Unpack a .tar or .tar.gz root filesystem (or copy a directory) into DIR, safely.
     Import {
-        /// The tarball (e.g. from `docker export`, or an Alpine minirootfs).
+        /// The tarball (e.g. from `docker export`, or an Alpine minirootfs), or a directory.
         tarball: PathBuf,
         /// Where to unpack it (created if missing).
         dir: PathBuf,

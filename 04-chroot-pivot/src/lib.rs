@@ -85,8 +85,8 @@ pub fn run_command(
 }
 
 /// The `import` command.
-pub fn import_demo(out: &mut dyn Write, tarball: &Path, dir: &Path) -> Result<()> {
-    let done = import::import_tarball(tarball, dir)?;
+pub fn import_demo(out: &mut dyn Write, source: &Path, dir: &Path) -> Result<()> {
+    let done = import::import(source, dir)?;
     writeln!(
         out,
         "imported {} entries ({} symlinks) into {}",

@@ -276,3 +276,60 @@ fn bad_input_messages() {
     assert!(!scratch.0.join("target").exists());
     insta::assert_snapshot!("step04_bad_input", text_out);
 }
+
+#[test]
+fn imported_directory_and_gzip_tarball_are_working_rootfses() {
+    let rootfs = rootfs();
+    let scratch = Scratch::new("import-dir");
+    // A directory, copied (links stay links).
+    let copy = scratch.0.join("copy");
+    let done = step04(&["import", rootfs.to_str().expect("utf-8"), copy.to_str().expect("utf-8")]);
+    assert!(done.status.success(), "{}", text(&done).1);
+    assert_eq!(std::fs::read_link(copy.join("bin/ls")).expect("ls link"), Path::new("toolbox"));
+    // A .tar.gz of it.
+    let gz = scratch.0.join("rootfs.tar.gz");
+    let encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).expect("create gz"),
+        flate2::Compression::fast(),
+    );
+    let mut builder = tar::Builder::new(encoder);
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", &copy).expect("archive");
+    builder.into_inner().expect("tar").finish().expect("gzip");
+    let unpacked = scratch.0.join("unpacked");
+    let done = step04(&["import", gz.to_str().expect("utf-8"), unpacked.to_str().expect("utf-8")]);
+    let (out, err) = text(&done);
+    assert!(done.status.success(), "{err}");
+    assert!(out.contains("is a usable rootfs"), "{out}");
+    // Copying a directory into itself is refused.
+    fails_with(
+        &["import", copy.to_str().expect("utf-8"), copy.join("inner").to_str().expect("utf-8")],
+        "is inside the source",
+    );
+}
+
+#[test]
+fn device_nodes_are_refused_unless_root() {
+    use std::os::unix::process::CommandExt;
+    if !step01::testing::need_root() {
+        return; // we need root to become someone else
+    }
+    let scratch = Scratch::new("device");
+    let tarball = scratch.0.join("dev.tar");
+    raw_tarball(&tarball, &[("dev/sda", tar::EntryType::Char, "")]);
+    // A copy of the binary that the unprivileged user can surely execute.
+    let binary = scratch.0.join("step04");
+    std::fs::copy(env!("CARGO_BIN_EXE_step04-chroot-pivot"), &binary).expect("copy the binary");
+    let target = scratch.0.join("target");
+    let done = std::process::Command::new(&binary)
+        .args(["import", tarball.to_str().expect("utf-8"), target.to_str().expect("utf-8")])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run as nobody");
+    let (_, err) = text(&done);
+    assert!(!done.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("dev/sda is a device node: only root may create device nodes"), "{err}");
+    assert!(!target.exists());
+}
