@@ -63,3 +63,21 @@ pub mod uts;
 
 pub use namespaces::{Namespace, Namespaces};
 pub use sandbox::{Child, Exit, Sandbox};
+
+// ANCHOR: run_program
+/// The `run` command: run `command` in the namespaces listed in `ns`
+/// (`"uts,pid"`), with a fresh /proc when there are new PID and mount
+/// namespaces, and return how it ended.
+pub fn run_program(ns: &str, hostname: Option<String>, command: &[String]) -> anyhow::Result<Exit> {
+    let namespaces = Namespaces::parse(ns)?;
+    let fresh_proc = namespaces.contains(Namespace::Pid) && namespaces.contains(Namespace::Mount);
+    let mut sandbox = Sandbox::new(namespaces);
+    if let Some(name) = hostname {
+        sandbox = sandbox.hostname(name);
+    }
+    if fresh_proc {
+        sandbox = sandbox.child_setup(pid::mount_fresh_proc);
+    }
+    sandbox.spawn_program(command)?.wait()
+}
+// ANCHOR_END: run_program

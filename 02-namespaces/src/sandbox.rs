@@ -171,7 +171,7 @@ impl<'a> Sandbox<'a> {
             nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2 (report)")?;
 
         // clone(2) cannot take CLONE_NEWTIME (see Namespace::clone_flag); the
-        // child makes its time namespace itself, in `child_setup_time`.
+        // child makes its time namespace itself, in `enter_new_time_namespace`.
         let flags = self.namespaces.clone_flags() - Namespace::Time.clone_flag();
         let mut stack = vec![0u8; STACK_SIZE];
         let Sandbox {
@@ -182,22 +182,22 @@ impl<'a> Sandbox<'a> {
             parent_hooks,
             child_hooks,
         } = self;
-        let new_time = namespaces.contains(Namespace::Time);
+        let maps = namespaces
+            .contains(Namespace::User)
+            .then(|| id_maps.unwrap_or_else(IdMaps::root_is_caller));
+        let plan = ChildPlan {
+            hostname,
+            new_time: namespaces.contains(Namespace::Time),
+            time_offsets,
+            become_root: maps.as_ref().is_some_and(IdMaps::maps_root),
+        };
         let mut once = Some((main, child_hooks));
         let child_fds = (go_read, report_write);
         let callback = Box::new(|| {
             let Some((main, hooks)) = once.take() else {
                 return 1;
             };
-            child(
-                &child_fds.0,
-                &child_fds.1,
-                hostname.as_deref(),
-                new_time,
-                time_offsets,
-                hooks,
-                main,
-            )
+            child(&child_fds.0, &child_fds.1, &plan, hooks, main)
         });
         let pid = match clone_via_helper(callback, &mut stack, flags)? {
             Ok(pid) => pid,
@@ -213,9 +213,8 @@ impl<'a> Sandbox<'a> {
         };
         // From here on, an early return drops `child`, which kills and reaps it.
 
-        if namespaces.contains(Namespace::User) {
-            let maps = id_maps.unwrap_or_else(IdMaps::root_is_caller);
-            userns::write_maps(pid, &maps).map_err(|e| match userns::blocker() {
+        if let Some(maps) = &maps {
+            userns::write_maps(pid, maps).map_err(|e| match userns::blocker() {
                 Some(blocker) => anyhow!("{blocker}"),
                 None => e,
             })?;
@@ -321,14 +320,20 @@ fn clone_error(errno: Errno, namespaces: &Namespaces) -> anyhow::Error {
     anyhow!("clone(2) with new namespaces {namespaces}: {errno}{hint}")
 }
 
+/// What the child sets up by itself, before its hooks.
+struct ChildPlan {
+    hostname: Option<String>,
+    new_time: bool,
+    time_offsets: (i64, i64),
+    become_root: bool,
+}
+
 // ANCHOR: child
 /// The child's side: wait for "go", set up, then run `main`. Never returns.
 fn child(
     go: &OwnedFd,
     report: &OwnedFd,
-    hostname: Option<&str>,
-    new_time: bool,
-    offsets: (i64, i64),
+    plan: &ChildPlan,
     hooks: Vec<ChildHook<'_>>,
     main: Main<'_>,
 ) -> isize {
@@ -355,11 +360,19 @@ fn child(
             };
             Errno::result(rc).context("close_range(3, ~0, CLOSE_RANGE_CLOEXEC)")?;
         }
-        if let Some(name) = hostname {
+        if plan.become_root {
+            // Our ids are still the parent's. Now that root inside is mapped,
+            // become it: this is what makes files we create belong to
+            // "root" inside (and, on the host, to whatever root maps to).
+            let (uid, gid) = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
+            nix::unistd::setresgid(gid, gid, gid).context("setresgid(0) in the user namespace")?;
+            nix::unistd::setresuid(uid, uid, uid).context("setresuid(0) in the user namespace")?;
+        }
+        if let Some(name) = &plan.hostname {
             nix::unistd::sethostname(name).with_context(|| format!("sethostname({name:?})"))?;
         }
-        if new_time {
-            enter_new_time_namespace(offsets)?;
+        if plan.new_time {
+            enter_new_time_namespace(plan.time_offsets)?;
         }
         for hook in hooks {
             hook()?;
@@ -455,6 +468,14 @@ impl Exit {
     /// Exited with status 0.
     pub fn success(self) -> bool {
         self == Exit::Code(0)
+    }
+
+    /// The status a shell would report: the code, or 128 + the signal number.
+    pub fn shell_status(self) -> u8 {
+        match self {
+            Exit::Code(code) => code as u8,
+            Exit::Signaled(sig) => 128u8.wrapping_add(sig as u8),
+        }
     }
 }
 

@@ -49,6 +49,21 @@ pub struct IdMaps {
 }
 
 impl IdMaps {
+    /// Whether id 0 inside is mapped, for both users and groups.
+    pub fn maps_root(&self) -> bool {
+        let has_zero = |map: &[IdMap]| map.iter().any(|m| m.inside == 0 && m.count > 0);
+        has_zero(&self.uids) && has_zero(&self.gids)
+    }
+
+    /// Root inside is `uid`/`gid` outside (as root, map it to an unprivileged
+    /// user to see what an ordinary user gets).
+    pub fn root_is(uid: u32, gid: u32) -> IdMaps {
+        IdMaps {
+            uids: vec![IdMap::root_is(uid)],
+            gids: vec![IdMap::root_is(gid)],
+        }
+    }
+
     /// What `unshare --map-root-user` does: root inside is the caller outside.
     pub fn root_is_caller() -> IdMaps {
         IdMaps {
