@@ -57,6 +57,16 @@ pub const STEPS: &[Step] = &[
             (&["stats", "--seconds", "3"], Needs::Root),
         ],
     },
+    Step {
+        number: "04",
+        package: "step04-chroot-pivot",
+        title: "a root filesystem of our own: chroot, its escape, pivot_root",
+        demos: &[
+            (&["chroot"], Needs::Root),
+            (&["escape"], Needs::Root),
+            (&["pivot"], Needs::Root),
+        ],
+    },
 ];
 // ANCHOR_END: steps
 
@@ -79,6 +89,11 @@ pub fn run(only: Option<&str>) -> Result<()> {
     let bin_dir = target_dir().join("debug");
     for step in steps {
         println!("\n=== step {}: {} ===", step.number, step.title);
+        if step.package == "step04-chroot-pivot" {
+            // Step 04's demos run inside tincan's own rootfs: build it (as
+            // the calling user, like everything else) before they start.
+            crate::rootfs::run()?;
+        }
         for (args, needs) in step.demos {
             let mut cmd = demo_command(&bin_dir.join(step.package), *needs);
             cmd.args(*args);
