@@ -50,7 +50,7 @@ macro_rules! snapshot_demo {
             }
             let output = demo($name);
             insta::with_settings!({ filters => volatile_verdicts() }, {
-                insta::assert_snapshot!(concat!("demo_", $name), output);
+                insta::assert_snapshot!(concat!("step02_", $name), output);
             });
         }
     };

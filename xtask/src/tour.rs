@@ -33,12 +33,32 @@ pub struct Step {
 
 // ANCHOR: steps
 /// The steps that exist, in order.
-pub const STEPS: &[Step] = &[Step {
-    number: "01",
-    package: "step01-vm-vs-process",
-    title: "a plain process next to a real KVM virtual machine",
-    demos: &[(&["process"], Needs::Nothing)],
-}];
+pub const STEPS: &[Step] = &[
+    Step {
+        number: "01",
+        package: "step01-vm-vs-process",
+        title: "a plain process next to a real KVM virtual machine",
+        demos: &[(&["process"], Needs::Nothing)],
+    },
+    Step {
+        number: "02",
+        package: "step02-namespaces",
+        title: "namespaces, each one narrows what a process sees",
+        // Rootless works wherever unprivileged user namespaces are allowed;
+        // the mount demo shows propagation on the host only as root.
+        demos: &[
+            (&["uts"], Needs::Nothing),
+            (&["pid"], Needs::Nothing),
+            (&["mount"], Needs::Root),
+            (&["net"], Needs::Nothing),
+            (&["ipc"], Needs::Nothing),
+            (&["user"], Needs::Nothing),
+            (&["cgroup"], Needs::Nothing),
+            (&["time"], Needs::Nothing),
+            (&["all"], Needs::Nothing),
+        ],
+    },
+];
 // ANCHOR_END: steps
 
 /// Run the tour (all steps, or only `only`).
