@@ -398,8 +398,10 @@ fn child(
             // On success execve(2) never returns, and O_CLOEXEC closes `report`.
             let errno = nix::unistd::execvp(&argv[0], &argv).unwrap_err();
             let program = argv[0].to_string_lossy();
-            let hint = if errno == Errno::ENOENT {
-                " (is it installed inside, and on the PATH?)"
+            // execvp(3) reports EACCES when some PATH directory could not
+            // be searched, even if the program simply is not there.
+            let hint = if matches!(errno, Errno::ENOENT | Errno::EACCES) {
+                " (is it installed inside, on the PATH, and executable?)"
             } else {
                 ""
             };

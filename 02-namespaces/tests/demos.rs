@@ -136,7 +136,7 @@ fn bad_input_missing_program_inside() {
     ]);
     assert_one_line_error(
         &out,
-        "execvp \"tincan-no-such-program\" inside the namespaces: ENOENT",
+        "execvp \"tincan-no-such-program\" inside the namespaces: ",
     );
 }
 
