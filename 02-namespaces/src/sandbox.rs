@@ -505,6 +505,15 @@ impl Child {
         self.pid
     }
 
+    /// Let the child run on without us: dropping the returned pid neither
+    /// kills nor reaps it. An OCI runtime's `create` needs this, since the
+    /// container outlives the command that created it. Someone must still
+    /// reap it: we, with waitpid(2), or whoever inherits it when we exit.
+    pub fn detach(mut self) -> Pid {
+        self.reaped = true;
+        self.pid
+    }
+
     /// Send `signal` to the child.
     pub fn kill(&self, signal: Signal) -> Result<()> {
         if self.reaped {

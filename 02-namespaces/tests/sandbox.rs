@@ -176,3 +176,21 @@ fn join_enters_a_running_childs_namespaces() {
         Ok(())
     });
 }
+
+#[test]
+fn sandbox_detached_child_outlives_its_handle() {
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    let child = Sandbox::new(Namespaces::parse("uts").expect("uts"))
+        .spawn(move || {
+            let mut byte = [0u8; 1];
+            std::fs::File::from(read).read_exact(&mut byte)?;
+            Ok(i32::from(byte[0]))
+        })
+        .expect("spawn");
+    let pid = child.detach();
+    // The handle is gone, yet the child still runs, waiting for its byte.
+    assert_eq!(nix::sys::signal::kill(pid, None), Ok(()));
+    nix::unistd::write(&write, &[9]).expect("write");
+    let status = nix::sys::wait::waitpid(pid, None).expect("waitpid");
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 9));
+}
