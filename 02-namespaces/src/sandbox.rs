@@ -224,7 +224,15 @@ impl<'a> Sandbox<'a> {
         }
         nix::unistd::write(&go_write, b"G").context("write to the child's go pipe")?;
         drop(go_write);
-        child.await_start()?;
+        if let Err(err) = child.await_start() {
+            // Ubuntu's AppArmor restriction lets the clone succeed but takes
+            // the child's capabilities away: its set-up fails with EPERM.
+            let rootless = maps.is_some() && !nix::unistd::geteuid().is_root();
+            return Err(match userns::blocker().filter(|_| rootless) {
+                Some(blocker) => err.context(blocker.to_string()),
+                None => err,
+            });
+        }
         Ok(child)
     }
     // ANCHOR_END: start
