@@ -224,7 +224,15 @@ impl<'a> Sandbox<'a> {
         }
         nix::unistd::write(&go_write, b"G").context("write to the child's go pipe")?;
         drop(go_write);
-        child.await_start()?;
+        if let Err(err) = child.await_start() {
+            // Ubuntu's AppArmor restriction lets the clone succeed but takes
+            // the child's capabilities away: its set-up fails with EPERM.
+            let rootless = maps.is_some() && !nix::unistd::geteuid().is_root();
+            return Err(match userns::blocker().filter(|_| rootless) {
+                Some(blocker) => err.context(blocker.to_string()),
+                None => err,
+            });
+        }
         Ok(child)
     }
     // ANCHOR_END: start
@@ -398,8 +406,10 @@ fn child(
             // On success execve(2) never returns, and O_CLOEXEC closes `report`.
             let errno = nix::unistd::execvp(&argv[0], &argv).unwrap_err();
             let program = argv[0].to_string_lossy();
-            let hint = if errno == Errno::ENOENT {
-                " (is it installed inside, and on the PATH?)"
+            // execvp(3) reports EACCES when some PATH directory could not
+            // be searched, even if the program simply is not there.
+            let hint = if matches!(errno, Errno::ENOENT | Errno::EACCES) {
+                " (is it installed inside, on the PATH, and executable?)"
             } else {
                 ""
             };
@@ -500,6 +510,15 @@ pub struct Child {
 impl Child {
     /// The child's pid as the parent (the host) sees it.
     pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Let the child run on without us: dropping the returned pid neither
+    /// kills nor reaps it. An OCI runtime's `create` needs this, since the
+    /// container outlives the command that created it. Someone must still
+    /// reap it: we, with waitpid(2), or whoever inherits it when we exit.
+    pub fn detach(mut self) -> Pid {
+        self.reaped = true;
         self.pid
     }
 

@@ -39,3 +39,19 @@ pub fn as_unprivileged(f: impl FnOnce() -> Result<()>) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: as_unprivileged
+
+/// Call at the top of a test that creates namespaces: true when we are root
+/// or the kernel lets ordinary users make user namespaces; otherwise skips
+/// (a failure on CI) and names the setting that blocks them.
+pub fn need_namespaces() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    match crate::userns::blocker() {
+        None => true,
+        Some(blocker) => {
+            step01::testing::skip(&blocker.to_string());
+            false
+        }
+    }
+}

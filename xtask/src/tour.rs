@@ -46,6 +46,24 @@ pub const STEPS: &[Step] = &[
         ],
     },
     Step {
+        number: "02",
+        package: "step02-namespaces",
+        title: "namespaces, each one narrows what a process sees",
+        // Rootless works wherever unprivileged user namespaces are allowed;
+        // the mount demo shows propagation on the host only as root.
+        demos: &[
+            (&["uts"], Needs::Nothing),
+            (&["pid"], Needs::Nothing),
+            (&["mount"], Needs::Root),
+            (&["net"], Needs::Nothing),
+            (&["ipc"], Needs::Nothing),
+            (&["user"], Needs::Nothing),
+            (&["cgroup"], Needs::Nothing),
+            (&["time"], Needs::Nothing),
+            (&["all"], Needs::Nothing),
+        ],
+    },
+    Step {
         number: "03",
         package: "step03-cgroups",
         title: "cgroups: limits and accounting (cpu, memory, pids, io, stats)",
