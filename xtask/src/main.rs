@@ -34,7 +34,7 @@ enum Task {
     },
     /// Build the static toolbox and tincan's own rootfs (target/rootfs, target/rootfs.tar).
     Rootfs,
-    /// Everything CI checks: fmt, clippy, the tests and the book.
+    /// Everything CI checks: fmt, clippy, the book, the tour, the cgroup v2 VM test, the tests.
     Ci,
     /// Run the step 03 kernel tests on cgroup v2, in a QEMU VM (installs
     /// qemu-system-x86 and linux-image-amd64 with apt-get when root).
