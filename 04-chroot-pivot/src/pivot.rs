@@ -42,15 +42,9 @@ impl Default for Options {
 /// mount namespace (unshare/clone with `CLONE_NEWNS`), never on the host.
 pub fn pivot_into(rootfs: &Path, options: Options) -> Result<()> {
     // 1. Stop mount events from propagating back to the host: the new
-    //    namespace starts as a copy whose mounts may be "shared" with it.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .context("mount --make-rprivate / (MS_REC|MS_PRIVATE)")?;
+    //    namespace starts as a copy whose mounts may be "shared" with it
+    //    (step 02's mount demo shows the leak this prevents).
+    step02::mount::make_root_private()?;
     // 2. pivot_root needs the new root to be a mount point: bind it onto itself.
     mount(
         Some(rootfs),
