@@ -1,0 +1,63 @@
+//! `tincan`: parse the command line, clean up after any tincan that died,
+//! then call the library.
+
+mod cli;
+
+use std::io::Write;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use step05::state::{StateRoot, cleanup, default_root};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let root = StateRoot::new(cli.root.clone().unwrap_or_else(default_root));
+    let mut out = std::io::stdout().lock();
+    // Whatever a previous, killed tincan left behind goes first.
+    if let Err(e) = cleanup(&root) {
+        eprintln!("warning: cleanup of dead containers failed: {e:#}");
+    }
+    let result = match cli.command {
+        Command::Run(args) => run(*args),
+        Command::Spec { bundle } => step05::spec(&bundle.unwrap_or_else(|| ".".into()), &mut out),
+        Command::Capabilities => step05::capabilities::listing()
+            .and_then(|text| out.write_all(text.as_bytes()).map_err(Into::into)),
+        Command::Cleanup => Ok(()),
+        Command::Create { .. } => step05::not_yet("create"),
+        Command::Start { .. } => step05::not_yet("start"),
+        Command::Kill { .. } => step05::not_yet("kill"),
+        Command::Delete { .. } => step05::not_yet("delete"),
+        Command::State { id } => root
+            .load(&id)
+            .and_then(|s| serde_json::to_string_pretty(&s).map_err(Into::into))
+            .and_then(|json| writeln!(out, "{json}").map_err(Into::into)),
+    };
+    step01::exit_with(result)
+}
+
+fn run(args: cli::RunArgs) -> anyhow::Result<()> {
+    if let (Some(bundle), Some(id)) = (&args.bundle, &args.id) {
+        let _config = step05::oci::load(bundle, id)?;
+        return step05::not_yet("run --bundle");
+    }
+    let flags = step05::RunFlags {
+        rootfs: args.rootfs,
+        image: args.image,
+        name: args.name,
+        hostname: args.hostname,
+        memory: args.memory,
+        cpus: args.cpus,
+        pids_limit: args.pids_limit,
+        read_only: args.read_only,
+        env: args.env,
+        workdir: args.workdir,
+        user: args.user,
+        volume: args.volume,
+        seccomp: args.seccomp,
+        cap_add: args.cap_add,
+        cap_drop: args.cap_drop,
+        command: args.command,
+    };
+    let _config = step05::config_from_flags(&flags)?;
+    step05::not_yet("run")
+}
