@@ -274,9 +274,6 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
 /// killed process leaves it only once the kernel has finished with it, so
 /// we wait a little.
 pub fn remove_cgroup(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
     if !dir
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with("tincan"))
@@ -285,6 +282,9 @@ pub fn remove_cgroup(dir: &Path) -> Result<()> {
             "refusing to remove cgroup {}: not created by tincan",
             dir.display()
         );
+    }
+    if !dir.exists() {
+        return Ok(());
     }
     let procs = dir.join("cgroup.procs");
     for attempt in 0..200 {
