@@ -4,6 +4,7 @@
 mod book;
 mod tour;
 mod util;
+mod vm_test;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,9 @@ enum Task {
     },
     /// Everything CI checks: fmt, clippy, the tests and the book.
     Ci,
+    /// Run the step 03 kernel tests on cgroup v2, in a QEMU VM (installs
+    /// qemu-system-x86 and linux-image-amd64 with apt-get when root).
+    VmTest,
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Task::Tour { step } => tour::run(step.as_deref()),
         Task::Book { serve } => book::run(serve),
         Task::Ci => util::ci(),
+        Task::VmTest => vm_test::run(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -33,12 +33,26 @@ pub struct Step {
 
 // ANCHOR: steps
 /// The steps that exist, in order.
-pub const STEPS: &[Step] = &[Step {
-    number: "01",
-    package: "step01-vm-vs-process",
-    title: "a plain process next to a real KVM virtual machine",
-    demos: &[(&["process"], Needs::Nothing)],
-}];
+pub const STEPS: &[Step] = &[
+    Step {
+        number: "01",
+        package: "step01-vm-vs-process",
+        title: "a plain process next to a real KVM virtual machine",
+        demos: &[(&["process"], Needs::Nothing)],
+    },
+    Step {
+        number: "03",
+        package: "step03-cgroups",
+        title: "cgroups: limits and accounting (cpu, memory, pids, io, stats)",
+        demos: &[
+            (&["cpu"], Needs::Root),
+            (&["memory"], Needs::Root),
+            (&["pids"], Needs::Root),
+            (&["io"], Needs::Root),
+            (&["stats", "--seconds", "3"], Needs::Root),
+        ],
+    },
+];
 // ANCHOR_END: steps
 
 /// Run the tour (all steps, or only `only`).

@@ -1,0 +1,319 @@
+//! "A cgroup for this container": one interface, two implementations.
+//!
+//! A control group (cgroups(7)) is a directory in a special filesystem.
+//! Creating the directory creates the group; writing a pid into its
+//! `cgroup.procs` moves that process (and its future children) into it;
+//! writing numbers into its control files sets limits; reading its statistics
+//! files tells what the group used. `rmdir` removes it, which the kernel
+//! allows only once no process is left inside. Both versions follow that
+//! recipe; they differ in where the files are and what they are called, so
+//! [`Cgroup`] is the recipe and [`crate::v1`] / [`crate::v2`] are the two
+//! spellings.
+//!
+//! Every cgroup this project makes lives under one parent named `tincan`, so
+//! a person can see them all (`ls /sys/fs/cgroup/*/tincan`) and nothing else
+//! is ever touched.
+
+use std::fs;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::unistd::Pid;
+
+use crate::limits::{Limit, Limits};
+use crate::version::Hierarchy;
+
+/// The parent of every cgroup this project creates.
+pub const PARENT: &str = "tincan";
+
+/// What a cgroup used, read back from the kernel. `None` means this kernel
+/// (or cgroup version) does not report that number.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Memory charged to the group now (bytes).
+    pub memory_current: Option<u64>,
+    /// The most memory the group ever had charged (bytes).
+    pub memory_peak: Option<u64>,
+    /// The memory limit in force.
+    pub memory_limit: Option<Limit>,
+    /// Times the group hit its memory limit and the OOM killer was invoked.
+    pub oom_events: Option<u64>,
+    /// Processes the OOM killer killed in the group.
+    pub oom_kills: Option<u64>,
+    /// CPU time used by all processes of the group.
+    pub cpu_usage: Option<Duration>,
+    /// CFS bandwidth periods that have elapsed while the group was runnable.
+    pub cpu_periods: Option<u64>,
+    /// Periods in which the group used up its quota and was throttled.
+    pub cpu_throttled_periods: Option<u64>,
+    /// Total time the group spent throttled.
+    pub cpu_throttled: Option<Duration>,
+    /// Processes (and threads) in the group now.
+    pub pids_current: Option<u64>,
+    /// The process limit in force.
+    pub pids_limit: Option<Limit>,
+    /// Times a fork or clone failed because of the process limit.
+    pub pids_refused: Option<u64>,
+    /// Bytes read from block devices.
+    pub io_read_bytes: Option<u64>,
+    /// Bytes written to block devices.
+    pub io_write_bytes: Option<u64>,
+}
+
+// ANCHOR: trait
+/// A cgroup for one container, whichever cgroup version the host runs.
+pub trait Cgroup: Send {
+    /// `v1` or `v2`.
+    fn version(&self) -> &'static str;
+    /// The directories this cgroup consists of (one per hierarchy on v1).
+    fn dirs(&self) -> Vec<PathBuf>;
+    /// Write the limits into the control files. Returns notes about limits
+    /// this kernel cannot enforce (they are skipped, not silently dropped).
+    fn apply(&self, limits: &Limits) -> Result<Vec<String>>;
+    /// Move a process into the cgroup (write its pid to `cgroup.procs`).
+    fn add(&self, pid: Pid) -> Result<()>;
+    /// The processes inside.
+    fn procs(&self) -> Result<Vec<Pid>>;
+    /// Read the statistics files.
+    fn stats(&self) -> Result<Stats>;
+    /// v2 only: the open cgroup directory, for `clone3(CLONE_INTO_CGROUP)`.
+    fn dir_fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Kill every process inside and wait until the group is empty.
+    fn kill_all(&self) -> Result<()>;
+    /// Kill what is inside, remove the directories, and remove the `tincan`
+    /// parent when it is empty. Safe to call twice; `Drop` calls it too.
+    fn remove(&mut self) -> Result<()>;
+}
+// ANCHOR_END: trait
+
+/// Create the cgroup `tincan/<name>` on whichever version this host runs,
+/// and apply `limits`. On any error, whatever was created is removed again.
+pub fn create(name: &str, limits: &Limits) -> Result<(Box<dyn Cgroup>, Vec<String>)> {
+    create_in(Hierarchy::detect()?, name, limits)
+}
+
+/// [`create`] on a given hierarchy (tests and benches use it to drive the v2
+/// code on a hybrid host's controller-less cgroup2 mount).
+pub fn create_in(
+    hierarchy: Hierarchy,
+    name: &str,
+    limits: &Limits,
+) -> Result<(Box<dyn Cgroup>, Vec<String>)> {
+    check_name(name)?;
+    let cgroup: Box<dyn Cgroup> = match hierarchy {
+        Hierarchy::V1 { mounts } => Box::new(crate::v1::V1Cgroup::create(&mounts, name)?),
+        Hierarchy::V2 { mount } => Box::new(crate::v2::V2Cgroup::create(&mount, name)?),
+    };
+    // If apply fails, `cgroup` is dropped here, and Drop removes it.
+    let notes = cgroup.apply(limits)?;
+    Ok((cgroup, notes))
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        bail!("cgroup name {name:?} must be 1-64 letters, digits, '-' or '_'");
+    }
+    Ok(())
+}
+
+// ---- Ctrl-C ---------------------------------------------------------------
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    // Only async-signal-safe work in a handler: set a flag, nothing else.
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Turn Ctrl-C (SIGINT) and SIGTERM into a flag that the demos' wait loops
+/// check, so they return an error and the cgroup guards' `Drop` cleans up,
+/// instead of the process dying with cgroups and processes left behind.
+pub fn install_interrupt_handler() -> Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { sigaction(signal, &action) }.with_context(|| format!("sigaction {signal}"))?;
+    }
+    Ok(())
+}
+
+/// Fail with "interrupted" once Ctrl-C was pressed.
+pub fn check_interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted (Ctrl-C): cleaning up the cgroups and their processes");
+    }
+    Ok(())
+}
+
+// ---- files ----------------------------------------------------------------
+
+/// Write `value` to `dir/file`, with an error that names both.
+pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let path = dir.join(file);
+    fs::write(&path, value).with_context(|| format!("write {value:?} to {}", path.display()))
+}
+
+/// Read `dir/file`, trimmed.
+pub fn read(dir: &Path, file: &str) -> Result<String> {
+    let path = dir.join(file);
+    let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+/// Read a number from `dir/file`; `None` if the file does not exist.
+pub fn read_u64(dir: &Path, file: &str) -> Result<Option<u64>> {
+    if !dir.join(file).exists() {
+        return Ok(None);
+    }
+    let text = read(dir, file)?;
+    let n = text
+        .parse()
+        .with_context(|| format!("{} holds {text:?}, not a number", dir.join(file).display()))?;
+    Ok(Some(n))
+}
+
+/// The value of `key` in a flat-keyed file (`key value` per line), such as
+/// `memory.events` or `cpu.stat`; `None` if the file or key is missing.
+pub fn keyed(dir: &Path, file: &str, key: &str) -> Result<Option<u64>> {
+    if !dir.join(file).exists() {
+        return Ok(None);
+    }
+    Ok(parse_keyed(&read(dir, file)?, key))
+}
+
+/// [`keyed`] on text.
+pub fn parse_keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        if k == key {
+            v.trim().parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// Read the pids in a `cgroup.procs` file.
+pub fn read_procs(dir: &Path) -> Result<Vec<Pid>> {
+    let text = read(dir, "cgroup.procs")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .map(Pid::from_raw)
+        .collect())
+}
+
+/// Make `dir` (its parent must exist). A leftover from an earlier run that
+/// was killed before it could clean up is removed first if it is empty; one
+/// that still has processes is reported, not touched.
+pub fn make_dir(dir: &Path) -> Result<()> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let procs = read_procs(dir).unwrap_or_default();
+            if let Some(pid) = procs.first() {
+                bail!(
+                    "cgroup {} already exists and pid {pid} runs in it: is another run still \
+                     going? Stop it, or pick another name",
+                    dir.display()
+                );
+            }
+            remove_dir(dir)?;
+            fs::create_dir(dir).with_context(|| format!("mkdir {}", dir.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("mkdir {}", dir.display())),
+    }
+}
+
+/// `rmdir` a cgroup directory, retrying briefly: right after its last process
+/// was killed, the kernel may still be tearing it down (EBUSY).
+pub fn remove_dir(dir: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e).with_context(|| format!("rmdir {}", dir.display())),
+        }
+    }
+}
+
+/// Remove the `tincan` parent if no other cgroup of ours is left in it.
+pub fn remove_parent_if_empty(parent: &Path) {
+    let has_children = fs::read_dir(parent)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        })
+        .unwrap_or(true);
+    if !has_children {
+        // Another run may create a child at this very moment: then rmdir
+        // fails with EBUSY/ENOTEMPTY, and leaving the parent is right.
+        let _ = fs::remove_dir(parent);
+    }
+}
+
+/// SIGKILL every process listed in the cgroup until it is empty. Processes
+/// may fork while we kill (a fork bomb does), so read the list again until
+/// it stays empty.
+pub fn kill_until_empty(dirs: &[PathBuf]) -> Result<()> {
+    use nix::sys::signal::{Signal, kill};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut any = false;
+        for dir in dirs {
+            if !dir.exists() {
+                continue;
+            }
+            for pid in read_procs(dir)? {
+                any = true;
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        }
+        if !any {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("processes in {} survive SIGKILL", dirs[0].display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_files_are_read_by_key() {
+        let text = "low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\n";
+        assert_eq!(parse_keyed(text, "oom_kill"), Some(1));
+        assert_eq!(parse_keyed(text, "oom"), Some(2));
+        assert_eq!(parse_keyed(text, "nope"), None);
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("memory-demo").is_ok());
+        for bad in ["", "../etc", "a/b", "x y"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! cgroup v2: one unified hierarchy (cgroups(7), "Cgroups version 2";
+//! the kernel's Documentation/admin-guide/cgroup-v2.rst).
+//!
+//! On v2 a cgroup is one directory, `<mount>/tincan/<name>`, and a process
+//! is in exactly one cgroup. Controllers are switched on per subtree: a
+//! parent lists in `cgroup.subtree_control` which controllers its children
+//! get, so we enable them in the root (if not already) and in `tincan`.
+//! Processes live only in leaves ("no internal processes" rule), which is
+//! why `tincan` itself never holds one.
+
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::unistd::Pid;
+
+use crate::cgroup::{
+    Cgroup, PARENT, Stats, kill_until_empty, make_dir, read, read_procs, remove_dir,
+    remove_parent_if_empty, write,
+};
+use crate::limits::Limits;
+use crate::version::CONTROLLERS;
+use crate::{cpu, cpuset, io, memory, pids};
+
+/// A cgroup on v2: `<mount>/tincan/<name>`, kept open for `CLONE_INTO_CGROUP`.
+#[derive(Debug)]
+pub struct V2Cgroup {
+    dir: PathBuf,
+    /// The directory opened `O_PATH`-like (read-only), for clone3.
+    fd: File,
+    /// Controllers available in our cgroup.
+    controllers: Vec<String>,
+    removed: bool,
+}
+
+// ANCHOR: enable_v2
+/// Enable every controller we use in `dir`'s `cgroup.subtree_control`, so
+/// that `dir`'s children get them. Returns those that are enabled.
+fn enable_controllers(dir: &Path) -> Result<Vec<String>> {
+    let available = read(dir, "cgroup.controllers")?;
+    let enabled = read(dir, "cgroup.subtree_control")?;
+    let mut on = Vec::new();
+    for c in CONTROLLERS {
+        if !available.split(' ').any(|a| a == c) {
+            continue;
+        }
+        if !enabled.split(' ').any(|e| e == c) {
+            write(dir, "cgroup.subtree_control", &format!("+{c}"))?;
+        }
+        on.push(c.to_string());
+    }
+    Ok(on)
+}
+// ANCHOR_END: enable_v2
+
+impl V2Cgroup {
+    /// Create `<mount>/tincan/<name>` with our controllers enabled.
+    pub fn create(mount: &Path, name: &str) -> Result<V2Cgroup> {
+        enable_controllers(mount)?;
+        let parent = mount.join(PARENT);
+        if !parent.exists() {
+            make_dir(&parent)?;
+        }
+        let controllers = enable_controllers(&parent)?;
+        let dir = parent.join(name);
+        make_dir(&dir)?;
+        let fd = match File::open(&dir) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = remove_dir(&dir);
+                return Err(e).with_context(|| format!("open {}", dir.display()));
+            }
+        };
+        Ok(V2Cgroup {
+            dir,
+            fd,
+            controllers,
+            removed: false,
+        })
+    }
+
+    fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+}
+
+impl Cgroup for V2Cgroup {
+    fn version(&self) -> &'static str {
+        "v2"
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        vec![self.dir.clone()]
+    }
+
+    fn apply(&self, limits: &Limits) -> Result<Vec<String>> {
+        let mut notes = Vec::new();
+        let dir = &self.dir;
+        let mut missing = |c: &str| {
+            notes.push(format!(
+                "the v2 {c} controller is not available: its limit is skipped"
+            ))
+        };
+        if limits.memory.is_some() && !self.has("memory") {
+            missing("memory");
+        }
+        if (limits.cpus.is_some() || limits.cpu_weight.is_some()) && !self.has("cpu") {
+            missing("cpu");
+        }
+        if limits.pids.is_some() && !self.has("pids") {
+            missing("pids");
+        }
+        if limits.cpuset.is_some() && !self.has("cpuset") {
+            missing("cpuset");
+        }
+        if (limits.read_bps.is_some() || limits.write_bps.is_some()) && !self.has("io") {
+            missing("io");
+        }
+        if let (Some(limit), true) = (limits.memory, self.has("memory")) {
+            memory::apply_v2(dir, limit, &mut notes)?;
+        }
+        if self.has("cpu") {
+            cpu::apply_v2(dir, limits.cpus, limits.cpu_weight)?;
+        }
+        if let (Some(limit), true) = (limits.pids, self.has("pids")) {
+            pids::apply(dir, limit)?;
+        }
+        if let (Some(cpus), true) = (&limits.cpuset, self.has("cpuset")) {
+            cpuset::apply(dir, cpus)?;
+        }
+        if self.has("io") {
+            io::apply_v2(dir, limits.read_bps.as_ref(), limits.write_bps.as_ref())?;
+        }
+        Ok(notes)
+    }
+
+    // ANCHOR: add_v2
+    fn add(&self, pid: Pid) -> Result<()> {
+        // One write moves the process for every controller at once.
+        write(&self.dir, "cgroup.procs", &pid.to_string())
+    }
+    // ANCHOR_END: add_v2
+
+    fn procs(&self) -> Result<Vec<Pid>> {
+        read_procs(&self.dir)
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let mut stats = Stats::default();
+        memory::stats_v2(&self.dir, &mut stats)?;
+        cpu::stats_v2(&self.dir, &mut stats)?;
+        pids::stats(&self.dir, &mut stats)?;
+        io::stats_v2(&self.dir, &mut stats)?;
+        Ok(stats)
+    }
+
+    fn dir_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.fd.as_fd())
+    }
+
+    // ANCHOR: kill_v2
+    fn kill_all(&self) -> Result<()> {
+        // Linux 5.14+: one write kills the whole group, even processes that
+        // are forking right now. Older kernels: signal them one by one.
+        if self.dir.join("cgroup.kill").exists() {
+            write(&self.dir, "cgroup.kill", "1")?;
+        }
+        kill_until_empty(std::slice::from_ref(&self.dir))
+    }
+    // ANCHOR_END: kill_v2
+
+    fn remove(&mut self) -> Result<()> {
+        if self.removed {
+            return Ok(());
+        }
+        self.kill_all()?;
+        remove_dir(&self.dir)?;
+        if let Some(parent) = self.dir.parent() {
+            remove_parent_if_empty(parent);
+        }
+        self.removed = true;
+        Ok(())
+    }
+}
+
+impl Drop for V2Cgroup {
+    fn drop(&mut self) {
+        if let Err(err) = self.remove() {
+            eprintln!("warning: could not remove cgroup: {err:#}");
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The demos as a learner runs them: the built binary, its output
+//! snapshotted (with volatile numbers redacted) for the book, and bad input
+//! refused in one line with nothing left behind.
+
+use std::process::{Command, Output};
+
+use step03::version::Hierarchy;
+
+const EXE: &str = env!("CARGO_BIN_EXE_step03-cgroups");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(EXE)
+        .args(args)
+        .env("TINCAN_REDACT", "1")
+        .output()
+        .expect("run the step03-cgroups binary")
+}
+
+/// The snapshots show a cgroup v1 host (the machine CI runs on); on a v2
+/// host the kernel tests and `cargo xtask vm-test` cover the demos' code.
+fn on_v1_root() -> bool {
+    if !step01::testing::need_root() {
+        return false;
+    }
+    let v1 = matches!(Hierarchy::detect(), Ok(Hierarchy::V1 { .. }));
+    if !v1 {
+        eprintln!("not snapshotting: these snapshots were taken on a cgroup v1 host");
+    }
+    v1
+}
+
+fn demo_output(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+#[test]
+fn memory_demo_output() {
+    if !on_v1_root() {
+        return;
+    }
+    let text = demo_output(&["memory"]);
+    assert!(text.contains("killed by SIGKILL"), "{text}");
+    insta::assert_snapshot!("step03_memory", text);
+}
+
+#[test]
+fn pids_demo_output() {
+    if !on_v1_root() {
+        return;
+    }
+    let text = demo_output(&["pids"]);
+    insta::assert_snapshot!("step03_pids", text);
+}
+
+#[test]
+fn cpu_demo_output() {
+    if !on_v1_root() {
+        return;
+    }
+    insta::assert_snapshot!("step03_cpu", demo_output(&["cpu"]));
+}
+
+#[test]
+fn io_demo_output() {
+    if !on_v1_root() {
+        return;
+    }
+    insta::assert_snapshot!("step03_io", demo_output(&["io"]));
+}
+
+#[test]
+fn stats_demo_output() {
+    if !on_v1_root() {
+        return;
+    }
+    insta::assert_snapshot!("step03_stats", demo_output(&["stats", "--once"]));
+}

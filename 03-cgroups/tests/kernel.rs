@@ -1,0 +1,260 @@
+//! Real-kernel tests of the cgroup library. They run against whichever
+//! cgroup version the machine has: v1 on a hybrid host, v2 inside the VM
+//! that `cargo xtask vm-test` boots. Every assertion reads an outcome back
+//! from the kernel.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use step03::cgroup;
+use step03::demo::{run_memory, run_pids, start_exe};
+use step03::limits::{Cpus, Limit, Limits};
+use step03::spawn::Placement;
+use step03::version::Hierarchy;
+
+const EXE: &str = env!("CARGO_BIN_EXE_step03-cgroups");
+
+fn version() -> &'static str {
+    Hierarchy::detect()
+        .expect("detect the cgroup version")
+        .label()
+}
+
+/// Print which version these tests exercise: the VM's log shows it.
+fn announce(test: &str) {
+    eprintln!("{test}: cgroup {}", version());
+}
+
+#[test]
+fn memory_limit_oom_kills_allocator() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("memory_limit_oom_kills_allocator");
+    let limit = 32 << 20;
+    let (cg, outcome) = run_memory(EXE, "test-memory", Limit::Value(limit)).expect("run");
+    assert!(
+        matches!(outcome.status, WaitStatus::Signaled(_, Signal::SIGKILL, _)),
+        "the allocator must be SIGKILLed, got {:?}",
+        outcome.status
+    );
+    assert!(
+        outcome.last_mib >= 8,
+        "it allocated only {} MiB before dying",
+        outcome.last_mib
+    );
+    assert!(
+        outcome.last_mib * (1 << 20) <= limit,
+        "it got {} MiB",
+        outcome.last_mib
+    );
+    assert!(
+        outcome.stats.oom_kills.expect("an oom_kill counter") >= 1,
+        "{:?}",
+        outcome.stats
+    );
+    if cg.version() == "v2" {
+        assert!(outcome.stats.oom_events.expect("memory.events oom") >= 1);
+    }
+    if let Some(peak) = outcome.stats.memory_peak {
+        assert!(peak <= limit, "peak {peak} above the limit {limit}");
+    }
+    assert_eq!(outcome.stats.memory_limit, Some(Limit::Value(limit)));
+}
+
+#[test]
+fn pids_limit_stops_fork_bomb() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("pids_limit_stops_fork_bomb");
+    let (_cg, outcome) = run_pids(EXE, "test-pids", Limit::Value(16)).expect("run");
+    assert_eq!(
+        outcome.forked, 15,
+        "the bomb plus 15 children fill pids.max = 16"
+    );
+    assert!(
+        outcome.error.contains("EAGAIN"),
+        "fork failed with {}",
+        outcome.error
+    );
+    assert_eq!(outcome.stats.pids_current, Some(16));
+    assert_eq!(outcome.stats.pids_limit, Some(Limit::Value(16)));
+    assert!(outcome.stats.pids_refused.expect("pids.events max") >= 1);
+}
+
+#[test]
+fn cpu_max_throttles_hog() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("cpu_max_throttles_hog");
+    let limits = Limits {
+        cpus: Some(Cpus::Fraction(0.1)),
+        ..Limits::default()
+    };
+    let (cg, _) = cgroup::create("test-cpu", &limits).expect("create");
+    let _hog = start_exe(EXE, cg.as_ref(), &["hog"], false).expect("start the hog");
+    // A few 100 ms periods; the hog wants all of each and gets 10 ms.
+    let mut stats = cg.stats().expect("stats");
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        stats = cg.stats().expect("stats");
+        if stats.cpu_throttled_periods.unwrap_or(0) >= 3 {
+            break;
+        }
+    }
+    assert!(
+        stats.cpu_throttled_periods.expect("nr_throttled") >= 3,
+        "{stats:?}"
+    );
+    assert!(
+        stats.cpu_throttled.expect("throttled time") > Duration::ZERO,
+        "{stats:?}"
+    );
+    assert!(
+        stats.cpu_usage.expect("usage") > Duration::ZERO,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn child_is_in_its_cgroup_before_it_runs() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("child_is_in_its_cgroup_before_it_runs");
+    let (cg, _) = cgroup::create("test-where", &Limits::default()).expect("create");
+    let mut child = start_exe(EXE, cg.as_ref(), &["whereami"], true).expect("start");
+    let text = child.read_stdout().expect("read");
+    child.wait().expect("wait");
+    let wanted = format!("/{}/test-where", cgroup::PARENT);
+    match cg.version() {
+        "v2" => {
+            assert_eq!(child.placement, Placement::CloneIntoCgroup);
+            assert!(text.lines().any(|l| l == format!("0::{wanted}")), "{text}");
+        }
+        _ => {
+            for controller in ["memory", "pids", "cpu"] {
+                let in_it = text.lines().any(|l| {
+                    let mut parts = l.splitn(3, ':');
+                    let (_, names, path) = (parts.next(), parts.next(), parts.next());
+                    names.is_some_and(|n| n.split(',').any(|c| c == controller))
+                        && path == Some(wanted.as_str())
+                });
+                assert!(in_it, "{controller} not {wanted}:\n{text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn remove_kills_everything_and_leaves_nothing() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("remove_kills_everything_and_leaves_nothing");
+    // Never an unbounded fork bomb: pids.max keeps it to 24 processes.
+    let limits = Limits {
+        pids: Some(Limit::Value(24)),
+        ..Limits::default()
+    };
+    let (mut cg, _) = cgroup::create("test-remove", &limits).expect("create");
+    let mut child = start_exe(EXE, cg.as_ref(), &["forkbomb"], true).expect("start");
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(child.stdout.as_mut().expect("stdout"), &mut first).ok();
+    assert_eq!(cg.procs().expect("procs").len(), 24);
+    let dirs = cg.dirs();
+    cg.remove().expect("remove");
+    let status = child.wait().expect("wait");
+    assert!(
+        matches!(status, WaitStatus::Signaled(_, Signal::SIGKILL, _)),
+        "{status:?}"
+    );
+    for dir in dirs {
+        assert!(!dir.exists(), "{} is still there", dir.display());
+    }
+}
+
+#[test]
+fn stats_report_what_the_workload_uses() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("stats_report_what_the_workload_uses");
+    let limits = Limits {
+        memory: Some(Limit::Value(64 << 20)),
+        pids: Some(Limit::Value(8)),
+        ..Limits::default()
+    };
+    let (cg, _) = cgroup::create("test-stats", &limits).expect("create");
+    let _busy = start_exe(EXE, cg.as_ref(), &["busy", "--mib", "8"], false).expect("start");
+    let mut stats = cg.stats().expect("stats");
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(50));
+        stats = cg.stats().expect("stats");
+        if stats.memory_current.unwrap_or(0) >= 8 << 20 {
+            break;
+        }
+    }
+    assert!(
+        stats.memory_current.expect("memory current") >= 8 << 20,
+        "{stats:?}"
+    );
+    assert_eq!(stats.memory_limit, Some(Limit::Value(64 << 20)));
+    assert_eq!(stats.pids_current, Some(1));
+    assert_eq!(stats.pids_limit, Some(Limit::Value(8)));
+    assert!(stats.cpu_usage.expect("cpu usage") > Duration::ZERO);
+    assert_eq!(stats.oom_kills, Some(0));
+}
+
+#[test]
+fn leftover_empty_cgroup_is_replaced() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("leftover_empty_cgroup_is_replaced");
+    let (first, _) = cgroup::create("test-leftover", &Limits::default()).expect("create");
+    // A run killed by SIGKILL leaves its directories behind: simulate it.
+    std::mem::forget(first);
+    let (second, _) = cgroup::create("test-leftover", &Limits::default()).expect("recreate");
+    assert!(second.procs().expect("procs").is_empty());
+}
+
+#[test]
+fn v2_code_runs_on_a_hybrid_hosts_cgroup2_mount() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    // Only a hybrid v1 host has a second, controller-less cgroup2 mount; on
+    // a v2 host the tests above already run the v2 code.
+    let (Hierarchy::V1 { .. }, Ok(Some(mount))) = (
+        Hierarchy::detect().expect("detect"),
+        Hierarchy::cgroup2_mount(),
+    ) else {
+        return;
+    };
+    let (cg, notes) = cgroup::create_in(
+        Hierarchy::V2 { mount },
+        "test-hybrid",
+        &Limits {
+            pids: Some(Limit::Value(8)),
+            ..Limits::default()
+        },
+    )
+    .expect("create on the cgroup2 mount");
+    assert!(
+        notes.iter().any(|n| n.contains("pids")),
+        "no pids controller there: {notes:?}"
+    );
+    let mut child = start_exe(EXE, cg.as_ref(), &["whereami"], true).expect("start");
+    let text = child.read_stdout().expect("read");
+    child.wait().expect("wait");
+    assert_eq!(child.placement, Placement::CloneIntoCgroup);
+    assert!(
+        text.lines()
+            .any(|l| l == format!("0::/{}/test-hybrid", cgroup::PARENT)),
+        "{text}"
+    );
+}

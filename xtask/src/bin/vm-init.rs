@@ -1,0 +1,84 @@
+//! `vm-init`: PID 1 of the small VM that `cargo xtask vm-test` boots.
+//!
+//! The kernel unpacks the initramfs (a cpio archive) into its root
+//! filesystem and runs `/init` as process 1 (see the kernel's
+//! Documentation/filesystems/ramfs-rootfs-initramfs.rst). This init mounts
+//! what the tests need (proc(5), sysfs(5), and cgroup2 with all its
+//! controllers, see cgroups(7)), runs the step 03 test binary, prints a
+//! marker line on the serial console, and powers off. It is built static
+//! (`-C target-feature=+crt-static`): the initramfs has no dynamic loader.
+
+use std::ffi::CString;
+use std::process::Command;
+
+/// The line `cargo xtask vm-test` waits for.
+const MARKER: &str = "TINCAN-VM-TEST:";
+
+fn mount(source: &str, target: &str, fstype: &str) {
+    let _ = std::fs::create_dir_all(target);
+    let (s, t, f) = (
+        CString::new(source).expect("no NUL in a literal"),
+        CString::new(target).expect("no NUL in a literal"),
+        CString::new(fstype).expect("no NUL in a literal"),
+    );
+    // SAFETY: three valid NUL-terminated strings and no data argument.
+    let rc = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), 0, std::ptr::null()) };
+    if rc != 0 {
+        println!("vm-init: mount {fstype} at {target}: {}", std::io::Error::last_os_error());
+    }
+}
+
+fn power_off(ok: bool) -> ! {
+    println!("{MARKER} {}", if ok { "PASS" } else { "FAIL" });
+    // SAFETY: sync(2) and reboot(2) take no pointers; we are PID 1 and root.
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::RB_POWER_OFF);
+    }
+    // If power-off is not possible, PID 1 exiting panics the kernel, and
+    // `panic=-1` + QEMU's `-no-reboot` end the VM just the same.
+    std::process::exit(if ok { 0 } else { 1 })
+}
+
+fn main() {
+    mount("proc", "/proc", "proc");
+    mount("sysfs", "/sys", "sysfs");
+    mount("devtmpfs", "/dev", "devtmpfs");
+    mount("tmpfs", "/tmp", "tmpfs");
+    // cgroup2 mounted alone: a pure v2 host, every controller on the unified side.
+    mount("cgroup2", "/sys/fs/cgroup", "cgroup2");
+    let controllers = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .unwrap_or_else(|e| format!("unreadable ({e})"));
+    println!("vm-init: kernel {}", std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim());
+    println!("vm-init: cgroup2 controllers: {}", controllers.trim());
+
+    let tests = std::env::args().nth(1).unwrap_or_else(|| "/kernel-tests".into());
+    let child = Command::new(&tests)
+        .args(["--test-threads=1", "--nocapture"])
+        .env("PATH", "/")
+        .env("RUST_BACKTRACE", "1")
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            println!("vm-init: cannot start {tests}: {e}");
+            power_off(false);
+        }
+    };
+    let test_pid = child.id() as libc::pid_t;
+    // As PID 1 we also adopt every orphan (the fork bombs' children): reap
+    // them all until the test binary itself ends.
+    let ok = loop {
+        let mut status = 0;
+        // SAFETY: waitpid(2) with a valid pointer to an int.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid == test_pid {
+            break libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+        }
+        if pid < 0 {
+            // No children left at all: ask std, which may have reaped it.
+            break child.try_wait().ok().flatten().is_some_and(|s| s.success());
+        }
+    };
+    power_off(ok);
+}
