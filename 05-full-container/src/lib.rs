@@ -31,6 +31,8 @@
 
 pub mod capabilities;
 pub mod config;
+pub mod container;
+pub mod devices;
 pub mod oci;
 pub mod overlay;
 pub mod seccomp;

@@ -18,7 +18,11 @@ fn main() -> std::process::ExitCode {
         eprintln!("warning: cleanup of dead containers failed: {e:#}");
     }
     let result = match cli.command {
-        Command::Run(args) => run(*args),
+        Command::Run(args) => match run(*args, &root) {
+            // The container's own exit status becomes ours.
+            Ok(status) => return std::process::ExitCode::from(status as u8),
+            Err(e) => Err(e),
+        },
         Command::Spec { bundle } => step05::spec(&bundle.unwrap_or_else(|| ".".into()), &mut out),
         Command::Capabilities => step05::capabilities::listing()
             .and_then(|text| out.write_all(text.as_bytes()).map_err(Into::into)),
@@ -35,10 +39,11 @@ fn main() -> std::process::ExitCode {
     step01::exit_with(result)
 }
 
-fn run(args: cli::RunArgs) -> anyhow::Result<()> {
+fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
+    let explain = step05::container::Explain(args.explain);
     if let (Some(bundle), Some(id)) = (&args.bundle, &args.id) {
-        let _config = step05::oci::load(bundle, id)?;
-        return step05::not_yet("run --bundle");
+        let config = step05::oci::load(bundle, id)?;
+        return step05::container::run(&config, root, explain);
     }
     let flags = step05::RunFlags {
         rootfs: args.rootfs,
@@ -58,6 +63,6 @@ fn run(args: cli::RunArgs) -> anyhow::Result<()> {
         cap_drop: args.cap_drop,
         command: args.command,
     };
-    let _config = step05::config_from_flags(&flags)?;
-    step05::not_yet("run")
+    let config = step05::config_from_flags(&flags)?;
+    step05::container::run(&config, root, explain)
 }

@@ -274,10 +274,15 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
 /// killed process leaves it only once the kernel has finished with it, so
 /// we wait a little.
 pub fn remove_cgroup(dir: &Path) -> Result<()> {
-    if !dir
+    // Ours: `.../tincan/<id>` (step 03's layout) or `.../tincan-*`.
+    let ours = dir
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with("tincan"))
-    {
+        || dir
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "tincan");
+    if !ours {
         bail!(
             "refusing to remove cgroup {}: not created by tincan",
             dir.display()

@@ -1,0 +1,650 @@
+//! `tincan run`: every mechanism of steps 02–05 composed, in order
+//! (clone(2), pivot_root(2), mount(2), capabilities(7), seccomp(2), execve(2)).
+//!
+//! Two processes cooperate. The **parent** (tincan) creates what lives
+//! outside the container: the state record, the cgroups, the overlay
+//! directories. The **child** is created by `clone` directly in new
+//! namespaces, waits until the parent has put it in its cgroups, then
+//! builds its own view of the world from the inside — overlay, mounts,
+//! `pivot_root`, masked paths — drops its privileges, installs the seccomp
+//! filter and becomes the user's program with `execve`.
+//!
+//! The order inside the child matters: `mount` and `pivot_root` need
+//! `CAP_SYS_ADMIN`, which step 5 removes, and the seccomp filter of step 6
+//! refuses both; so privileges go last, just before `execve`.
+//!
+//! Errors in the child travel to the parent through a pipe that `execve`
+//! closes (`O_CLOEXEC`): if the parent reads end-of-file, the program
+//! started; otherwise it reads why not, and prints it as its own error.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use anyhow::{Context, Result, bail};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
+use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{chdir, pipe2, pivot_root, sethostname};
+
+use crate::config::RunConfig;
+use crate::seccomp::Filters;
+use crate::state::{ProcessId, State, StateRoot, Status};
+
+/// Prints the `--explain` lines on stderr (stdout belongs to the container).
+#[derive(Debug, Clone, Copy)]
+pub struct Explain(pub bool);
+
+impl Explain {
+    fn step(self, n: &str, what: impl std::fmt::Display) {
+        if self.0 {
+            eprintln!("tincan: {n:>2}. {what}");
+        }
+    }
+}
+
+/// Everything outside the container that must go when it ends. Drop
+/// removes it all, so an error at any step leaves nothing behind.
+struct Resources<'a> {
+    root: &'a StateRoot,
+    state: State,
+    cgroup: Option<Box<dyn step03::cgroup::Cgroup>>,
+}
+
+impl Drop for Resources<'_> {
+    fn drop(&mut self) {
+        if let Some(mut cgroup) = self.cgroup.take() {
+            let _ = cgroup.remove();
+        }
+        if let Err(e) = self.root.destroy(&self.state) {
+            eprintln!("warning: {e:#}");
+        }
+        step03::cgroup::remove_parent_if_empty(&Path::new(crate::devices::V1_MOUNT).join("tincan"));
+    }
+}
+
+static FORWARD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn remember_signal(signal: libc::c_int) {
+    // Async-signal-safe: only store the number; the main loop forwards it.
+    FORWARD.store(signal, Ordering::SeqCst);
+}
+
+// ANCHOR: run
+/// Run `config` to completion and return the container's exit status
+/// (128 + signal number if a signal killed it, as shells report it).
+pub fn run(config: &RunConfig, root: &StateRoot, explain: Explain) -> Result<i32> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!(
+            "tincan run needs root for now (rootless containers with a user namespace are not done yet); try sudo"
+        );
+    }
+    let filters = crate::seccomp::compile(config.seccomp)?;
+    let me = ProcessId::of(std::process::id() as i32)?;
+    let dir = root.dir(&config.id);
+    let mut res = Resources {
+        root,
+        state: State {
+            oci_version: "1.0.2".into(),
+            id: config.id.clone(),
+            status: Status::Creating,
+            owner: me,
+            init: None,
+            bundle: None,
+            rootfs: config.rootfs.clone(),
+            cgroups: Vec::new(),
+            overlay_dir: config.overlay.then(|| dir.join("layer")),
+        },
+        cgroup: None,
+    };
+    root.create(&res.state)?;
+    explain.step("0", format_args!("state: {} (removed when the container ends, or by the next tincan if this one is killed)", dir.join("state.json").display()));
+
+    // 2. cgroups, created before the child so that it never runs unlimited.
+    let limits = step03::limits::Limits {
+        memory: config.limits.memory_bytes.map(step03::limits::Limit::Value),
+        cpus: config
+            .limits
+            .cpu_quota
+            .map(|(q, p)| step03::limits::Cpus::Fraction(q as f64 / p as f64)),
+        pids: config
+            .limits
+            .pids
+            .map(|n| step03::limits::Limit::Value(n as u64)),
+        ..Default::default()
+    };
+    let (cgroup, notes) = step03::cgroup::create(&config.id, &limits)?;
+    res.state.cgroups = cgroup.dirs();
+    res.cgroup = Some(cgroup);
+    if crate::devices::v1_available() {
+        res.state.cgroups.push(
+            Path::new(crate::devices::V1_MOUNT)
+                .join("tincan")
+                .join(&config.id),
+        );
+        root.save(&res.state)?;
+        crate::devices::create_v1(&config.id, &config.limits.devices)?;
+    } else {
+        explain.step("2", "devices: GAP: no v1 devices controller, and tincan has no cgroup v2 eBPF device program yet");
+    }
+    root.save(&res.state)?;
+    // 3. overlay directories; the mount itself happens inside the child's
+    // mount namespace, so the host never sees it and it vanishes with it.
+    if let Some(layer) = &res.state.overlay_dir {
+        for sub in ["upper", "work", "merged"] {
+            std::fs::create_dir_all(layer.join(sub))
+                .with_context(|| format!("mkdir {}", layer.join(sub).display()))?;
+        }
+    }
+
+    // 1. the child, in new namespaces.
+    let (go_read, go_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    let (err_read, err_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    let flags = config
+        .namespaces
+        .iter()
+        .filter(|n| n.path.is_none())
+        .fold(CloneFlags::empty(), |f, n| {
+            f | CloneFlags::from_bits_retain(n.flag)
+        });
+    if config.namespaces.iter().any(|n| n.path.is_some()) {
+        bail!("joining existing namespaces (linux.namespaces[].path) is not supported yet");
+    }
+    let mut stack = vec![0u8; 1 << 20];
+    let child_config = config.clone();
+    let layer = res.state.overlay_dir.clone();
+    let (go_ref, err_ref) = (&go_read, &err_write);
+    let child_fn = Box::new(move || {
+        let code = child(
+            &child_config,
+            layer.as_deref(),
+            &filters,
+            go_ref,
+            err_ref,
+            explain,
+        );
+        // Only reached on error: report it and exit.
+        code as isize
+    });
+    // SAFETY: the child runs `child_fn` on its own stack, in a copy of this
+    // single-threaded process; it either execs or exits, never returns here.
+    let pid = unsafe { nix::sched::clone(child_fn, &mut stack, flags, Some(libc::SIGCHLD)) }
+        .with_context(|| format!("clone({flags:?})"))?;
+    drop(err_write);
+    res.state.init = Some(ProcessId::of(pid.as_raw())?);
+    explain.step(
+        "1",
+        format_args!(
+            "clone: pid {} in new {} namespaces",
+            step01::report::measured(pid),
+            config
+                .namespaces
+                .iter()
+                .map(|n| n.kind)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    if let Some(cgroup) = &res.cgroup {
+        cgroup.add(pid)?;
+    }
+    for dir in res
+        .state
+        .cgroups
+        .iter()
+        .filter(|d| d.starts_with(crate::devices::V1_MOUNT))
+    {
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+            .with_context(|| format!("add {pid} to {}", dir.display()))?;
+    }
+    explain.step("2", format_args!(
+        "cgroup tincan/{}, entered before the child runs anything: memory={} cpus={} pids={} devices=Docker's allowlist ({} rules){}",
+        config.id,
+        config.limits.memory_bytes.map_or("max".into(), step01::report::bytes),
+        config.limits.cpu_quota.map_or("max".into(), |(q, p)| format!("{}", q as f64 / p as f64)),
+        config.limits.pids.map_or("max".into(), |n| n.to_string()),
+        config.limits.devices.len(),
+        notes.iter().map(|n| format!("; {n}")).collect::<String>(),
+    ));
+
+    root.save(&res.state)?;
+    // Let the child go on, then learn whether its set-up succeeded.
+    nix::unistd::write(&go_write, b"g").context("write to the child's start pipe")?;
+    drop(go_write);
+    let mut message = String::new();
+    std::fs::File::from(err_read)
+        .read_to_string(&mut message)
+        .context("read the child's error pipe")?;
+    if !message.is_empty() {
+        let _ = waitpid(pid, None);
+        bail!("{message}");
+    }
+    res.state.status = Status::Running;
+    root.save(&res.state)?;
+
+    // Forward the signals people send to tincan (Ctrl-C, kill) to the container.
+    let action = SigAction::new(
+        SigHandler::Handler(remember_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        // SAFETY: the handler only stores an integer in an atomic.
+        unsafe { sigaction(signal, &action) }.context("sigaction")?;
+    }
+    let status = loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => break code,
+            Ok(WaitStatus::Signaled(_, signal, _)) => break 128 + signal as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => {
+                let signal = FORWARD.swap(0, Ordering::SeqCst);
+                if let Ok(signal) = Signal::try_from(signal) {
+                    let _ = kill(pid, signal);
+                }
+            }
+            Err(e) => return Err(e).context("waitpid"),
+        }
+    };
+    res.state.status = Status::Stopped;
+    explain.step(
+        "8",
+        format_args!("exit status {status}; removing cgroups, overlay layer and state"),
+    );
+    Ok(status)
+}
+// ANCHOR_END: run
+
+/// The child's side. Returns only on error (after sending it to the parent).
+fn child(
+    config: &RunConfig,
+    layer: Option<&Path>,
+    filters: &Filters,
+    go: &OwnedFd,
+    err: &OwnedFd,
+    explain: Explain,
+) -> i32 {
+    let result = (|| -> Result<std::convert::Infallible> {
+        // If tincan dies (kill -9), the kernel kills the container too.
+        // SAFETY: PR_SET_PDEATHSIG takes integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("prctl PR_SET_PDEATHSIG");
+        }
+        let mut byte = [0u8; 1];
+        let n = nix::unistd::read(go, &mut byte).context("wait for the parent")?;
+        if n != 1 {
+            bail!("tincan exited before the container started");
+        }
+        setup_inside(config, layer, filters, explain)
+    })();
+    let message = match result {
+        Ok(never) => match never {},
+        Err(e) => format!("{e:#}"),
+    };
+    let _ = nix::unistd::write(err, message.as_bytes());
+    127
+}
+
+// ANCHOR: inside
+/// Steps 3 to 7, inside the new namespaces.
+fn setup_inside(
+    config: &RunConfig,
+    layer: Option<&Path>,
+    filters: &Filters,
+    explain: Explain,
+) -> Result<std::convert::Infallible> {
+    if let Some(hostname) = &config.hostname {
+        sethostname(hostname).with_context(|| format!("sethostname {hostname}"))?;
+    }
+    // Our mounts must not propagate back to the host (systemd makes / shared).
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("mount --make-rprivate /")?;
+
+    // 3. the root filesystem.
+    let new_root = match layer {
+        Some(layer) => {
+            let data = format!(
+                "lowerdir={},upperdir={},workdir={}",
+                config.rootfs.display(),
+                layer.join("upper").display(),
+                layer.join("work").display()
+            );
+            let merged = layer.join("merged");
+            mount(
+                Some("overlay"),
+                &merged,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(data.as_str()),
+            )
+            .with_context(|| format!("mount overlay at {} ({data})", merged.display()))?;
+            explain.step(
+                "3",
+                format_args!(
+                    "overlay: image {} read-only below, writes go to {}",
+                    config.rootfs.display(),
+                    layer.join("upper").display()
+                ),
+            );
+            merged
+        }
+        None => {
+            // pivot_root needs a mount point: bind the rootfs onto itself.
+            mount(
+                Some(&config.rootfs),
+                &config.rootfs,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .with_context(|| format!("bind mount {} onto itself", config.rootfs.display()))?;
+            config.rootfs.clone()
+        }
+    };
+
+    // 4. the mounts every program expects, then pivot_root.
+    standard_mounts(&new_root)?;
+    for m in &config.mounts {
+        bind_volume(&new_root, m)?;
+    }
+    chdir(&new_root).with_context(|| format!("chdir {}", new_root.display()))?;
+    // pivot_root(".", "."): the old root ends up stacked under the new one;
+    // unmounting "." then detaches it, and the host's files are unreachable.
+    pivot_root(".", ".").with_context(|| format!("pivot_root into {}", new_root.display()))?;
+    umount2(".", MntFlags::MNT_DETACH).context("umount the old root")?;
+    chdir("/").context("chdir /")?;
+    for path in &config.masked_paths {
+        mask(path)?;
+    }
+    for path in &config.readonly_paths {
+        remount_readonly(path, false)?;
+    }
+    if config.readonly_rootfs {
+        remount_readonly(Path::new("/"), true)?;
+    }
+    explain.step("4", format_args!(
+        "pivot_root: /proc, /sys (ro), /dev (tmpfs, 6 devices), /dev/pts, /dev/shm, /tmp; {} masked and {} read-only paths{}",
+        config.masked_paths.len(), config.readonly_paths.len(),
+        if config.readonly_rootfs { "; / read-only" } else { "" }
+    ));
+    chdir(&config.cwd).with_context(|| format!("chdir {} (--workdir)", config.cwd.display()))?;
+
+    // 5. privileges.
+    crate::capabilities::drop_bounding(&config.capabilities.bounding)?;
+    if config.uid != 0 || config.gid != 0 || !config.additional_gids.is_empty() {
+        crate::capabilities::become_user(config.uid, config.gid, &config.additional_gids)?;
+    }
+    crate::capabilities::apply(&config.capabilities)?;
+    if config.no_new_privileges {
+        crate::capabilities::set_no_new_privs()?;
+    }
+    explain.step(
+        "5",
+        format_args!(
+            "capabilities: {} ({} of {}); no_new_privs={}",
+            crate::capabilities::names(&config.capabilities.bounding),
+            config.capabilities.bounding.len(),
+            crate::capabilities::known().len(),
+            config.no_new_privileges
+        ),
+    );
+    // 6. seccomp, last: from here on mount, pivot_root, unshare... fail.
+    filters.install()?;
+    explain.step(
+        "6",
+        if filters.is_unconfined() {
+            "seccomp: unconfined (no filter)".to_string()
+        } else {
+            format!(
+                "seccomp: {} BPF instructions, {} calls refused with EPERM, clone3 answers ENOSYS",
+                filters.instructions(),
+                crate::seccomp::DENIED.len()
+            )
+        },
+    );
+    // 7. become the program.
+    if let Some(mask) = config.umask {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+    }
+    let program = find_program(&config.args[0], &config.env)?;
+    explain.step(
+        "7",
+        format_args!(
+            "execve {} as uid {} gid {}",
+            program.display(),
+            config.uid,
+            config.gid
+        ),
+    );
+    let c = |s: &str| CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"));
+    let args = config
+        .args
+        .iter()
+        .map(|a| c(a))
+        .collect::<Result<Vec<_>>>()?;
+    let env = config
+        .env
+        .iter()
+        .map(|e| c(e))
+        .collect::<Result<Vec<_>>>()?;
+    let path = c(&program.to_string_lossy())?;
+    let err = nix::unistd::execve(&path, &args, &env).expect_err("execve returns only on error");
+    Err(err).with_context(|| {
+        format!(
+            "execve {} (is it in the image, and is it a static binary or are its libraries there?)",
+            program.display()
+        )
+    })
+}
+// ANCHOR_END: inside
+
+/// Find `name` in the container's PATH, like a shell would.
+fn find_program(name: &str, env: &[String]) -> Result<PathBuf> {
+    if name.contains('/') {
+        return Ok(PathBuf::from(name));
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/bin:/bin");
+    path.split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{name}: command not found in the container's PATH ({path})"))
+}
+
+// ANCHOR: standard_mounts
+/// /proc, /sys, /dev with a few device nodes, /dev/pts, /dev/shm and /tmp,
+/// inside `root` (not yet pivoted).
+fn standard_mounts(root: &Path) -> Result<()> {
+    let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let mnt = |source: &str, target: &str, fstype: &str, flags: MsFlags, data: Option<&str>| {
+        let target = root.join(target.trim_start_matches('/'));
+        std::fs::create_dir_all(&target).with_context(|| format!("mkdir {}", target.display()))?;
+        mount(Some(source), &target, Some(fstype), flags, data)
+            .with_context(|| format!("mount {fstype} at {}", target.display()))
+    };
+    // A proc of the new pid namespace: the container sees only its processes.
+    mnt("proc", "/proc", "proc", nosuid_nodev_noexec, None)?;
+    mnt(
+        "sysfs",
+        "/sys",
+        "sysfs",
+        nosuid_nodev_noexec | MsFlags::MS_RDONLY,
+        None,
+    )?;
+    mnt(
+        "tmpfs",
+        "/dev",
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    // Device nodes are created, not copied: the devices cgroup decides which open().
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        let path = root.join("dev").join(name);
+        mknod(
+            &path,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .with_context(|| format!("mknod {}", path.display()))?;
+        // mknod obeys the umask; set the mode explicitly.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .with_context(|| format!("chmod {}", path.display()))?;
+    }
+    mnt(
+        "devpts",
+        "/dev/pts",
+        "devpts",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )?;
+    mnt(
+        "shm",
+        "/dev/shm",
+        "tmpfs",
+        nosuid_nodev_noexec,
+        Some("mode=1777,size=65536k"),
+    )?;
+    mnt(
+        "tmpfs",
+        "/tmp",
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )?;
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let path = root.join("dev").join(link);
+        std::os::unix::fs::symlink(target, &path)
+            .with_context(|| format!("symlink {}", path.display()))?;
+    }
+    Ok(())
+}
+// ANCHOR_END: standard_mounts
+
+/// A `--volume`: bind the host directory (still reachable before pivot_root).
+fn bind_volume(root: &Path, m: &crate::config::MountSpec) -> Result<()> {
+    if m.typ != "bind" {
+        bail!(
+            "mount type {:?} at {} is not supported yet (only bind mounts)",
+            m.typ,
+            m.destination.display()
+        );
+    }
+    let target = root.join(m.destination.strip_prefix("/").unwrap_or(&m.destination));
+    std::fs::create_dir_all(&target).with_context(|| format!("mkdir {}", target.display()))?;
+    mount(
+        Some(m.source.as_str()),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind mount {} at {}", m.source, target.display()))?;
+    if m.options.iter().any(|o| o == "ro") {
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV;
+        mount(None::<&str>, &target, None::<&str>, flags, None::<&str>)
+            .with_context(|| format!("remount {} read-only", target.display()))?;
+    }
+    Ok(())
+}
+
+// ANCHOR: mask
+/// Hide `path`: a file gets /dev/null bound on top, a directory an empty
+/// read-only tmpfs. Missing paths are fine (not every kernel has them).
+fn mask(path: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if meta.is_dir() {
+        mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .with_context(|| format!("mask {} with an empty tmpfs", path.display()))
+    } else {
+        mount(
+            Some("/dev/null"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("mask {} with /dev/null", path.display()))
+    }
+}
+// ANCHOR_END: mask
+
+/// Make `path` read-only: bind it onto itself, then remount the bind
+/// read-only (a bind mount's flags can differ from the original's).
+fn remount_readonly(path: &Path, recursive: bool) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let rec = if recursive {
+        MsFlags::MS_REC
+    } else {
+        MsFlags::empty()
+    };
+    mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | rec,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind {} onto itself", path.display()))?;
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+        .with_context(|| format!("remount {} read-only", path.display()))
+}
+
+/// Write the pid file podman asks for.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    write!(f, "{pid}").with_context(|| format!("write {}", path.display()))
+}
