@@ -33,6 +33,14 @@ pub enum Command {
     Capabilities,
     /// Remove leftovers of containers whose tincan process died.
     Cleanup,
+    /// Try to escape (run this inside a container): each attempt and what stopped it.
+    Escape {
+        /// Only these attempts (default: all).
+        names: Vec<String>,
+        /// Exit with the effective uid as status (used by the setuid attempt).
+        #[arg(long, hide = true)]
+        exit_euid: bool,
+    },
     /// OCI: set up a container from a bundle, without starting its program.
     Create {
         /// The bundle directory (config.json + rootfs).

@@ -206,6 +206,39 @@ pub const DOCKER_DEVICES: &[&str] = &[
 ];
 // ANCHOR_END: docker_paths
 
+/// The mounts every container gets before its volumes, as Docker and
+/// `runc spec` list them: (destination, type, options).
+pub const STANDARD_MOUNTS: &[(&str, &str, &str)] = &[
+    ("/proc", "proc", "nosuid,noexec,nodev"),
+    ("/dev", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"),
+    (
+        "/dev/pts",
+        "devpts",
+        "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620",
+    ),
+    (
+        "/dev/shm",
+        "tmpfs",
+        "nosuid,noexec,nodev,mode=1777,size=65536k",
+    ),
+    ("/dev/mqueue", "mqueue", "nosuid,noexec,nodev"),
+    ("/sys", "sysfs", "nosuid,noexec,nodev,ro"),
+    ("/tmp", "tmpfs", "nosuid,nodev,mode=1777"),
+];
+
+/// [`STANDARD_MOUNTS`] as [`MountSpec`]s.
+pub fn standard_mounts() -> Vec<MountSpec> {
+    STANDARD_MOUNTS
+        .iter()
+        .map(|(dest, typ, options)| MountSpec {
+            destination: (*dest).into(),
+            typ: (*typ).into(),
+            source: (*typ).into(),
+            options: options.split(',').map(String::from).collect(),
+        })
+        .collect()
+}
+
 /// Docker's device rules as [`DeviceRule`]s: deny all, then the allowlist.
 pub fn docker_devices() -> Vec<DeviceRule> {
     let mut rules = vec![DeviceRule {

@@ -31,7 +31,7 @@ use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{chdir, pipe2, pivot_root, sethostname};
 
-use crate::config::RunConfig;
+use crate::config::{MountSpec, RunConfig};
 use crate::seccomp::Filters;
 use crate::state::{ProcessId, State, StateRoot, Status};
 
@@ -360,9 +360,15 @@ fn setup_inside(
     };
 
     // 4. the mounts every program expects, then pivot_root.
-    standard_mounts(&new_root)?;
     for m in &config.mounts {
-        bind_volume(&new_root, m)?;
+        mount_one(&new_root, m)?;
+    }
+    if config
+        .mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev") && m.typ == "tmpfs")
+    {
+        populate_dev(&new_root)?;
     }
     chdir(&new_root).with_context(|| format!("chdir {}", new_root.display()))?;
     // pivot_root(".", "."): the old root ends up stacked under the new one;
@@ -379,11 +385,26 @@ fn setup_inside(
     if config.readonly_rootfs {
         remount_readonly(Path::new("/"), true)?;
     }
-    explain.step("4", format_args!(
-        "pivot_root: /proc, /sys (ro), /dev (tmpfs, 6 devices), /dev/pts, /dev/shm, /tmp; {} masked and {} read-only paths{}",
-        config.masked_paths.len(), config.readonly_paths.len(),
-        if config.readonly_rootfs { "; / read-only" } else { "" }
-    ));
+    explain.step(
+        "4",
+        format_args!(
+            "pivot_root after {} mounts ({}); {} masked and {} read-only paths{}",
+            config.mounts.len(),
+            config
+                .mounts
+                .iter()
+                .map(|m| m.destination.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            config.masked_paths.len(),
+            config.readonly_paths.len(),
+            if config.readonly_rootfs {
+                "; / read-only"
+            } else {
+                ""
+            }
+        ),
+    );
     chdir(&config.cwd).with_context(|| format!("chdir {} (--workdir)", config.cwd.display()))?;
 
     // 5. privileges.
@@ -470,34 +491,85 @@ fn find_program(name: &str, env: &[String]) -> Result<PathBuf> {
         .with_context(|| format!("{name}: command not found in the container's PATH ({path})"))
 }
 
-// ANCHOR: standard_mounts
-/// /proc, /sys, /dev with a few device nodes, /dev/pts, /dev/shm and /tmp,
-/// inside `root` (not yet pivoted).
-fn standard_mounts(root: &Path) -> Result<()> {
-    let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let mnt = |source: &str, target: &str, fstype: &str, flags: MsFlags, data: Option<&str>| {
-        let target = root.join(target.trim_start_matches('/'));
+// ANCHOR: mounts
+/// Make one mount inside `root` (not yet pivoted), as the OCI spec
+/// describes it: a type, a source, and options that are either mount flags
+/// (`ro`, `nosuid`, `rbind`...) or data for the filesystem (`mode=755`).
+fn mount_one(root: &Path, m: &MountSpec) -> Result<()> {
+    let target = root.join(m.destination.strip_prefix("/").unwrap_or(&m.destination));
+    let (flags, data) = mount_flags(&m.options);
+    let bind = flags.contains(MsFlags::MS_BIND);
+    if bind && Path::new(&m.source).is_file() {
+        if !target.exists() {
+            std::fs::write(&target, "").with_context(|| format!("create {}", target.display()))?;
+        }
+    } else {
         std::fs::create_dir_all(&target).with_context(|| format!("mkdir {}", target.display()))?;
-        mount(Some(source), &target, Some(fstype), flags, data)
-            .with_context(|| format!("mount {fstype} at {}", target.display()))
+    }
+    let fstype = (!bind).then_some(m.typ.as_str());
+    let data = (!data.is_empty()).then_some(data.as_str());
+    // For a bind mount, flags only take effect on the remount below.
+    let first = if bind {
+        flags & (MsFlags::MS_BIND | MsFlags::MS_REC)
+    } else {
+        flags
     };
-    // A proc of the new pid namespace: the container sees only its processes.
-    mnt("proc", "/proc", "proc", nosuid_nodev_noexec, None)?;
-    mnt(
-        "sysfs",
-        "/sys",
-        "sysfs",
-        nosuid_nodev_noexec | MsFlags::MS_RDONLY,
-        None,
-    )?;
-    mnt(
-        "tmpfs",
-        "/dev",
-        "tmpfs",
-        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-        Some("mode=755,size=65536k"),
-    )?;
-    // Device nodes are created, not copied: the devices cgroup decides which open().
+    mount(Some(m.source.as_str()), &target, fstype, first, data).with_context(|| {
+        format!(
+            "mount {} ({}) at {}",
+            m.source,
+            m.typ,
+            m.destination.display()
+        )
+    })?;
+    // A bind mount ignores most flags the first time: remount to apply them.
+    if bind
+        && flags.intersects(
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )
+    {
+        let keep = flags
+            & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        mount(
+            None::<&str>,
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | keep,
+            None::<&str>,
+        )
+        .with_context(|| format!("remount {} with {keep:?}", m.destination.display()))?;
+    }
+    Ok(())
+}
+
+/// Split mount options into flags and the data string (mount(8) names).
+fn mount_flags(options: &[String]) -> (MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for option in options {
+        match option.as_str() {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" | "private" | "rprivate" | "defaults" => {}
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "strictatime" => flags |= MsFlags::MS_STRICTATIME,
+            "bind" => flags |= MsFlags::MS_BIND,
+            "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
+            other => data.push(other),
+        }
+    }
+    (flags, data.join(","))
+}
+
+/// The device nodes every program expects in a fresh /dev, and the
+/// conventional symlinks. Nodes are created, not copied from the host: the
+/// devices cgroup decides which of them may be opened.
+fn populate_dev(root: &Path) -> Result<()> {
     for (name, major, minor) in [
         ("null", 1, 3),
         ("zero", 1, 5),
@@ -518,27 +590,6 @@ fn standard_mounts(root: &Path) -> Result<()> {
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .with_context(|| format!("chmod {}", path.display()))?;
     }
-    mnt(
-        "devpts",
-        "/dev/pts",
-        "devpts",
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620"),
-    )?;
-    mnt(
-        "shm",
-        "/dev/shm",
-        "tmpfs",
-        nosuid_nodev_noexec,
-        Some("mode=1777,size=65536k"),
-    )?;
-    mnt(
-        "tmpfs",
-        "/tmp",
-        "tmpfs",
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
-    )?;
     for (link, target) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -552,38 +603,7 @@ fn standard_mounts(root: &Path) -> Result<()> {
     }
     Ok(())
 }
-// ANCHOR_END: standard_mounts
-
-/// A `--volume`: bind the host directory (still reachable before pivot_root).
-fn bind_volume(root: &Path, m: &crate::config::MountSpec) -> Result<()> {
-    if m.typ != "bind" {
-        bail!(
-            "mount type {:?} at {} is not supported yet (only bind mounts)",
-            m.typ,
-            m.destination.display()
-        );
-    }
-    let target = root.join(m.destination.strip_prefix("/").unwrap_or(&m.destination));
-    std::fs::create_dir_all(&target).with_context(|| format!("mkdir {}", target.display()))?;
-    mount(
-        Some(m.source.as_str()),
-        &target,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .with_context(|| format!("bind mount {} at {}", m.source, target.display()))?;
-    if m.options.iter().any(|o| o == "ro") {
-        let flags = MsFlags::MS_BIND
-            | MsFlags::MS_REMOUNT
-            | MsFlags::MS_RDONLY
-            | MsFlags::MS_NOSUID
-            | MsFlags::MS_NODEV;
-        mount(None::<&str>, &target, None::<&str>, flags, None::<&str>)
-            .with_context(|| format!("remount {} read-only", target.display()))?;
-    }
-    Ok(())
-}
+// ANCHOR_END: mounts
 
 // ANCHOR: mask
 /// Hide `path`: a file gets /dev/null bound on top, a directory an empty

@@ -33,6 +33,7 @@ pub mod capabilities;
 pub mod config;
 pub mod container;
 pub mod devices;
+pub mod escape;
 pub mod oci;
 pub mod overlay;
 pub mod seccomp;
@@ -140,11 +141,10 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         pids: flags.pids_limit.as_deref().map(parse_pids).transpose()?,
         devices: config::docker_devices(),
     };
-    let mounts = flags
-        .volume
-        .iter()
-        .map(|v| parse_volume(v))
-        .collect::<Result<Vec<_>>>()?;
+    let mut mounts = config::standard_mounts();
+    for v in &flags.volume {
+        mounts.push(parse_volume(v)?);
+    }
     let namespaces = config::NAMESPACE_KINDS
         .iter()
         // A user namespace only when not root: as root, tincan maps nothing

@@ -14,8 +14,14 @@ fn main() -> std::process::ExitCode {
     let root = StateRoot::new(cli.root.clone().unwrap_or_else(default_root));
     let mut out = std::io::stdout().lock();
     // Whatever a previous, killed tincan left behind goes first.
-    if let Err(e) = cleanup(&root) {
-        eprintln!("warning: cleanup of dead containers failed: {e:#}");
+    let uses_state = !matches!(
+        cli.command,
+        Command::Spec { .. } | Command::Capabilities | Command::Escape { .. }
+    );
+    if uses_state {
+        if let Err(e) = cleanup(&root) {
+            eprintln!("warning: cleanup of dead containers failed: {e:#}");
+        }
     }
     let result = match cli.command {
         Command::Run(args) => match run(*args, &root) {
@@ -27,6 +33,15 @@ fn main() -> std::process::ExitCode {
         Command::Capabilities => step05::capabilities::listing()
             .and_then(|text| out.write_all(text.as_bytes()).map_err(Into::into)),
         Command::Cleanup => Ok(()),
+        Command::Escape {
+            exit_euid: true, ..
+        } => {
+            return std::process::ExitCode::from(nix::unistd::geteuid().as_raw() as u8);
+        }
+        Command::Escape { names, .. } => {
+            let (table, _successes) = step05::escape::run_attempts(&names);
+            out.write_all(table.as_bytes()).map_err(Into::into)
+        }
         Command::Create { .. } => step05::not_yet("create"),
         Command::Start { .. } => step05::not_yet("start"),
         Command::Kill { .. } => step05::not_yet("kill"),

@@ -57,6 +57,14 @@ pub fn load(bundle: &Path, id: &str) -> Result<RunConfig> {
 pub fn default_spec() -> Spec {
     let mut spec = Spec::default();
     spec.set_hostname(Some("tincan".into()));
+    // tincan does not mount cgroupfs inside containers yet (see `convert`).
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    spec.set_mounts(Some(
+        mounts
+            .into_iter()
+            .filter(|m| m.typ().as_deref() != Some("cgroup"))
+            .collect(),
+    ));
     spec
 }
 
