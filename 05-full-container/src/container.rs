@@ -83,6 +83,27 @@ pub fn run(config: &RunConfig, root: &StateRoot, explain: Explain) -> Result<i32
             "tincan run needs root for now (rootless containers with a user namespace are not done yet); try sudo"
         );
     }
+    // Forward the signals people send to tincan (Ctrl-C, kill) to the
+    // container. Installed first, so that one arriving during set-up is
+    // remembered and forwarded once the container runs, instead of killing
+    // tincan half-way (the guards would clean up, but the container's
+    // program would never see it).
+    let action = SigAction::new(
+        SigHandler::Handler(remember_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        // SAFETY: the handler only stores an integer in an atomic.
+        unsafe { sigaction(signal, &action) }.context("sigaction")?;
+    }
     let filters = crate::seccomp::compile(config.seccomp)?;
     let me = ProcessId::of(std::process::id() as i32)?;
     let dir = root.dir(&config.id);
@@ -226,34 +247,16 @@ pub fn run(config: &RunConfig, root: &StateRoot, explain: Explain) -> Result<i32
     res.state.status = Status::Running;
     root.save(&res.state)?;
 
-    // Forward the signals people send to tincan (Ctrl-C, kill) to the container.
-    let action = SigAction::new(
-        SigHandler::Handler(remember_signal),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    for signal in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ] {
-        // SAFETY: the handler only stores an integer in an atomic.
-        unsafe { sigaction(signal, &action) }.context("sigaction")?;
-    }
     let status = loop {
+        let signal = FORWARD.swap(0, Ordering::SeqCst);
+        if let Ok(signal) = Signal::try_from(signal) {
+            let _ = kill(pid, signal);
+        }
         match waitpid(pid, None) {
             Ok(WaitStatus::Exited(_, code)) => break code,
             Ok(WaitStatus::Signaled(_, signal, _)) => break 128 + signal as i32,
             Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => {
-                let signal = FORWARD.swap(0, Ordering::SeqCst);
-                if let Ok(signal) = Signal::try_from(signal) {
-                    let _ = kill(pid, signal);
-                }
-            }
+            Err(nix::errno::Errno::EINTR) => continue, // forwarded at the top
             Err(e) => return Err(e).context("waitpid"),
         }
     };
