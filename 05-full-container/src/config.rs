@@ -383,18 +383,15 @@ pub fn parse_env(text: &str) -> Result<String> {
 }
 
 /// Validate a container id: it names directories and cgroups, so keep it
-/// to letters, digits, `_`, `-` and `.`, not starting with `.`.
+/// to letters, digits, `_` and `-`.
 pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && !id.starts_with('.')
         && id
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
     if !ok {
-        bail!(
-            "invalid container id {id:?}; use 1 to 64 letters, digits, '_', '-' or '.', not starting with '.'"
-        );
+        bail!("invalid container id {id:?}; use 1 to 64 letters, digits, '_' or '-'");
     }
     Ok(())
 }
