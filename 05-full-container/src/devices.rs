@@ -33,11 +33,16 @@ pub fn v1_available() -> bool {
 /// process to it).
 pub fn create_v1(id: &str, rules: &[DeviceRule]) -> Result<PathBuf> {
     let parent = Path::new(V1_MOUNT).join("tincan");
-    if !parent.exists() {
-        std::fs::create_dir(&parent).with_context(|| format!("mkdir {}", parent.display()))?;
-    }
     let dir = parent.join(id);
-    std::fs::create_dir(&dir).with_context(|| format!("mkdir {}", dir.display()))?;
+    // Another tincan may remove the empty parent between our two mkdirs: retry.
+    for attempt in 0.. {
+        let _ = std::fs::create_dir(&parent);
+        match std::fs::create_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => continue,
+            other => other.with_context(|| format!("mkdir {}", dir.display()))?,
+        }
+        break;
+    }
     let write = |file: &str, line: &str| {
         std::fs::write(dir.join(file), line)
             .with_context(|| format!("write {line:?} to {}", dir.join(file).display()))

@@ -299,7 +299,16 @@ pub fn remove_cgroup(dir: &Path) -> Result<()> {
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
         }
         match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                // The shared `tincan` parent goes too, once no container uses it.
+                if let Some(parent) = dir
+                    .parent()
+                    .filter(|p| p.file_name().is_some_and(|n| n == "tincan"))
+                {
+                    step03::cgroup::remove_parent_if_empty(parent);
+                }
+                return Ok(());
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) if attempt == 199 => {
                 return Err(e).with_context(|| format!("rmdir cgroup {}", dir.display()));
