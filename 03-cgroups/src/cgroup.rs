@@ -138,9 +138,11 @@ extern "C" fn on_interrupt(_signal: libc::c_int) {
 /// instead of the process dying with cgroups and processes left behind.
 pub fn install_interrupt_handler() -> Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    // SA_RESTART: a system call in progress (a pipe read) resumes instead of
+    // failing with EINTR; the wait loops notice the flag soon after.
     let action = SigAction::new(
         SigHandler::Handler(on_interrupt),
-        SaFlags::empty(),
+        SaFlags::SA_RESTART,
         SigSet::empty(),
     );
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
@@ -236,6 +238,33 @@ pub fn make_dir(dir: &Path) -> Result<()> {
         }
         Err(e) => Err(e).with_context(|| format!("mkdir {}", dir.display())),
     }
+}
+
+/// Make `parent/<name>` = `dir`, creating the `tincan` parent when needed.
+/// Another run may remove an empty parent between our two `mkdir`s (its
+/// cleanup does that), so a vanished parent is created again.
+pub fn make_dir_in_parent(parent: &Path, dir: &Path) -> Result<()> {
+    for _ in 0..10 {
+        match fs::create_dir(parent) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("mkdir {}", parent.display())),
+        }
+        match make_dir(dir) {
+            Err(e)
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                continue;
+            }
+            other => return other,
+        }
+    }
+    bail!(
+        "{} keeps disappearing while we create {}",
+        parent.display(),
+        dir.display()
+    )
 }
 
 /// `rmdir` a cgroup directory, retrying briefly: right after its last process

@@ -14,7 +14,7 @@ use anyhow::Result;
 use nix::unistd::Pid;
 
 use crate::cgroup::{
-    Cgroup, PARENT, Stats, kill_until_empty, make_dir, read_procs, remove_dir,
+    Cgroup, PARENT, Stats, kill_until_empty, make_dir_in_parent, read_procs, remove_dir,
     remove_parent_if_empty, write,
 };
 use crate::limits::Limits;
@@ -49,14 +49,9 @@ impl V1Cgroup {
             if !cgroup.dirs.values().any(|d| *d == dir) {
                 // Record first: if mkdir fails half-way, Drop removes what exists.
                 cgroup.dirs.insert(controller.to_string(), dir.clone());
-                if !parent.exists() {
-                    make_dir(&parent)?;
-                    if controller == "cpuset" {
-                        cpuset::inherit_v1(&parent)?;
-                    }
-                }
-                make_dir(&dir)?;
+                make_dir_in_parent(&parent, &dir)?;
                 if controller == "cpuset" {
+                    cpuset::inherit_v1(&parent)?;
                     cpuset::inherit_v1(&dir)?;
                 }
             } else {
@@ -198,5 +193,48 @@ impl Drop for V1Cgroup {
         if let Err(err) = self.remove() {
             eprintln!("warning: could not remove cgroup: {err:#}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{Cpus, Limit};
+
+    /// The file-level mapping, against plain directories standing in for the
+    /// hierarchies (the kernel tests check the real thing).
+    #[test]
+    fn limits_land_in_the_v1_files() {
+        let root = std::env::temp_dir().join(format!("tincan-unit-v1-{}", std::process::id()));
+        let mut mounts = BTreeMap::new();
+        for c in ["memory", "cpu", "pids", "blkio"] {
+            std::fs::create_dir_all(root.join(c)).expect("mkdir");
+            mounts.insert(c.to_string(), root.join(c));
+        }
+        mounts.insert("cpuacct".to_string(), root.join("cpu")); // co-mounted
+        let cg = V1Cgroup::create(&mounts, "unit").expect("create");
+        assert_eq!(cg.dirs().len(), 4, "cpu and cpuacct share one directory");
+        let limits = Limits {
+            memory: Some(Limit::Value(64 << 20)),
+            cpus: Some(Cpus::Fraction(0.5)),
+            cpu_weight: Some(200),
+            pids: Some(Limit::Value(32)),
+            read_bps: Some(("254:0".into(), 1 << 20)),
+            ..Limits::default()
+        };
+        let notes = cg.apply(&limits).expect("apply");
+        let read = |c: &str, f: &str| {
+            std::fs::read_to_string(root.join(c).join(PARENT).join("unit").join(f)).expect(f)
+        };
+        assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+        assert_eq!(read("cpu", "cpu.shares"), "2048");
+        assert_eq!(read("pids", "pids.max"), "32");
+        assert!(notes.iter().any(|n| n.contains("swap")), "{notes:?}");
+        assert!(notes.iter().any(|n| n.contains("throttle")), "{notes:?}");
+        // Plain directories cannot be rmdir'ed with files inside: skip Drop.
+        std::mem::forget(cg);
+        std::fs::remove_dir_all(&root).expect("clean up");
     }
 }

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use nix::unistd::Pid;
 
 use crate::cgroup::{
-    Cgroup, PARENT, Stats, kill_until_empty, make_dir, read, read_procs, remove_dir,
+    Cgroup, PARENT, Stats, kill_until_empty, make_dir_in_parent, read, read_procs, remove_dir,
     remove_parent_if_empty, write,
 };
 use crate::limits::Limits;
@@ -57,14 +57,19 @@ fn enable_controllers(dir: &Path) -> Result<Vec<String>> {
 impl V2Cgroup {
     /// Create `<mount>/tincan/<name>` with our controllers enabled.
     pub fn create(mount: &Path, name: &str) -> Result<V2Cgroup> {
-        enable_controllers(mount)?;
         let parent = mount.join(PARENT);
-        if !parent.exists() {
-            make_dir(&parent)?;
-        }
-        let controllers = enable_controllers(&parent)?;
         let dir = parent.join(name);
-        make_dir(&dir)?;
+        make_dir_in_parent(&parent, &dir)?;
+        // Children get only what their parent enables; a new `tincan`
+        // has nothing enabled yet.
+        let controllers = match enable_controllers(&parent) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = remove_dir(&dir);
+                remove_parent_if_empty(&parent);
+                return Err(e);
+            }
+        };
         let fd = match File::open(&dir) {
             Ok(fd) => fd,
             Err(e) => {
@@ -189,5 +194,51 @@ impl Drop for V2Cgroup {
         if let Err(err) = self.remove() {
             eprintln!("warning: could not remove cgroup: {err:#}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{Cpus, Limit};
+
+    /// The file-level mapping, against a plain directory standing in for
+    /// the cgroup2 mount (the VM test checks the real thing).
+    #[test]
+    fn limits_land_in_the_v2_files() {
+        let mount = std::env::temp_dir().join(format!("tincan-unit-v2-{}", std::process::id()));
+        let parent = mount.join(PARENT);
+        std::fs::create_dir_all(&parent).expect("mkdir");
+        // What the root hands down to tincan/ (no io here).
+        std::fs::write(
+            parent.join("cgroup.controllers"),
+            "cpuset cpu memory pids\n",
+        )
+        .expect("w");
+        std::fs::write(parent.join("cgroup.subtree_control"), "").expect("w");
+        let cg = V2Cgroup::create(&mount, "unit").expect("create");
+        assert_eq!(cg.controllers, ["memory", "cpu", "pids", "cpuset"]);
+        let limits = Limits {
+            memory: Some(Limit::Value(64 << 20)),
+            cpus: Some(Cpus::Fraction(0.5)),
+            pids: Some(Limit::Max),
+            cpuset: Some("0".into()),
+            read_bps: Some(("254:0".into(), 1 << 20)),
+            ..Limits::default()
+        };
+        let notes = cg.apply(&limits).expect("apply");
+        let read = |f: &str| std::fs::read_to_string(parent.join("unit").join(f)).expect(f);
+        assert_eq!(read("memory.max"), "67108864");
+        assert_eq!(read("cpu.max"), "50000 100000");
+        assert_eq!(read("pids.max"), "max");
+        assert_eq!(read("cpuset.cpus"), "0");
+        assert!(!parent.join("unit/io.max").exists());
+        assert!(
+            notes.iter().any(|n| n.contains("io controller")),
+            "{notes:?}"
+        );
+        assert!(notes.iter().any(|n| n.contains("swap")), "{notes:?}");
+        std::mem::forget(cg);
+        std::fs::remove_dir_all(&mount).expect("clean up");
     }
 }

@@ -2,6 +2,7 @@
 //! wherever cargo does. One module per subcommand.
 
 mod book;
+mod rootfs;
 mod tour;
 mod util;
 mod vm_test;
@@ -31,6 +32,8 @@ enum Task {
         #[arg(long)]
         serve: bool,
     },
+    /// Build the static toolbox and tincan's own rootfs (target/rootfs, target/rootfs.tar).
+    Rootfs,
     /// Everything CI checks: fmt, clippy, the tests and the book.
     Ci,
     /// Run the step 03 kernel tests on cgroup v2, in a QEMU VM (installs
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.task {
         Task::Tour { step } => tour::run(step.as_deref()),
         Task::Book { serve } => book::run(serve),
+        Task::Rootfs => rootfs::run(),
         Task::Ci => util::ci(),
         Task::VmTest => vm_test::run(),
     };

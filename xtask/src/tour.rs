@@ -52,6 +52,16 @@ pub const STEPS: &[Step] = &[
             (&["stats", "--seconds", "3"], Needs::Root),
         ],
     },
+    Step {
+        number: "04",
+        package: "step04-chroot-pivot",
+        title: "a root filesystem of our own: chroot, its escape, pivot_root",
+        demos: &[
+            (&["chroot"], Needs::Root),
+            (&["escape"], Needs::Root),
+            (&["pivot"], Needs::Root),
+        ],
+    },
 ];
 // ANCHOR_END: steps
 
@@ -62,7 +72,11 @@ pub fn run(only: Option<&str>) -> Result<()> {
         .filter(|s| only.is_none_or(|n| s.number == n.trim_start_matches("step")))
         .collect();
     if steps.is_empty() {
-        bail!("no step {:?}; the steps are {}", only.unwrap_or(""), numbers());
+        bail!(
+            "no step {:?}; the steps are {}",
+            only.unwrap_or(""),
+            numbers()
+        );
     }
     // Build as the calling user, so that target/ stays theirs even when a
     // demo later runs through sudo.
@@ -70,13 +84,22 @@ pub fn run(only: Option<&str>) -> Result<()> {
     let bin_dir = target_dir().join("debug");
     for step in steps {
         println!("\n=== step {}: {} ===", step.number, step.title);
+        if step.package == "step04-chroot-pivot" {
+            // Step 04's demos run inside tincan's own rootfs: build it (as
+            // the calling user, like everything else) before they start.
+            crate::rootfs::run()?;
+        }
         for (args, needs) in step.demos {
             let mut cmd = demo_command(&bin_dir.join(step.package), *needs);
             cmd.args(*args);
             println!("\n$ cargo run -p {} -- {}", step.package, args.join(" "));
             let status = cmd.status()?;
             if !status.success() {
-                bail!("demo `{} {}` failed ({status})", step.package, args.join(" "));
+                bail!(
+                    "demo `{} {}` failed ({status})",
+                    step.package,
+                    args.join(" ")
+                );
             }
         }
     }
@@ -85,7 +108,11 @@ pub fn run(only: Option<&str>) -> Result<()> {
 }
 
 fn numbers() -> String {
-    STEPS.iter().map(|s| s.number).collect::<Vec<_>>().join(", ")
+    STEPS
+        .iter()
+        .map(|s| s.number)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn target_dir() -> std::path::PathBuf {
@@ -93,7 +120,11 @@ fn target_dir() -> std::path::PathBuf {
 }
 
 fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
 }
 
 fn demo_command(bin: &std::path::Path, needs: Needs) -> Command {
@@ -103,10 +134,13 @@ fn demo_command(bin: &std::path::Path, needs: Needs) -> Command {
         Needs::Kvm => !is_root() && !kvm_usable(),
     };
     if privileged {
-        println!("(this demo needs {}; running it through sudo)", match needs {
-            Needs::Kvm => "access to /dev/kvm",
-            _ => "root",
-        });
+        println!(
+            "(this demo needs {}; running it through sudo)",
+            match needs {
+                Needs::Kvm => "access to /dev/kvm",
+                _ => "root",
+            }
+        );
         let mut cmd = Command::new("sudo");
         cmd.arg("--preserve-env=TINCAN_REDACT").arg(bin);
         cmd

@@ -54,9 +54,15 @@ pub fn run() -> Result<()> {
     let initramfs = work.join("initramfs.cpio");
     write_initramfs(&initramfs, &bins)?;
     let accel = choose_accel();
-    eprintln!("booting {} with QEMU accelerator {accel}", vmlinux.display());
+    eprintln!(
+        "booting {} with QEMU accelerator {accel}",
+        vmlinux.display()
+    );
     let ok = boot(&vmlinux, &initramfs, accel)?;
-    eprintln!("vm-test took {:.1} s (accelerator {accel})", started.elapsed().as_secs_f64());
+    eprintln!(
+        "vm-test took {:.1} s (accelerator {accel})",
+        started.elapsed().as_secs_f64()
+    );
     if !ok {
         bail!("the step 03 tests failed inside the cgroup v2 VM (see the console log above)");
     }
@@ -108,17 +114,24 @@ fn newest_kernel() -> Result<PathBuf> {
         .context("read /boot")?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
         .collect();
     kernels.sort();
-    kernels.pop().context("no /boot/vmlinuz-* (install linux-image-amd64)")
+    kernels
+        .pop()
+        .context("no /boot/vmlinuz-* (install linux-image-amd64)")
 }
 
 // ANCHOR: extract
 /// Step 2: find a compressed payload in the bzImage and decompress it. The
 /// first candidate that decompresses to an ELF file is the kernel.
 fn extract_vmlinux(bzimage: &Path, work: &Path) -> Result<PathBuf> {
-    let name = bzimage.file_name().map_or("vmlinuz".into(), |n| n.to_string_lossy().into_owned());
+    let name = bzimage
+        .file_name()
+        .map_or("vmlinuz".into(), |n| n.to_string_lossy().into_owned());
     let out = work.join(name.replace("vmlinuz", "vmlinux"));
     if out.exists() {
         return Ok(out);
@@ -130,7 +143,10 @@ fn extract_vmlinux(bzimage: &Path, work: &Path) -> Result<PathBuf> {
         (&[0x1f, 0x8b, 0x08], "gzip", &["-dc"]),
     ];
     for (magic, tool, args) in formats {
-        let starts = image.windows(magic.len()).enumerate().filter(|(_, w)| *w == magic);
+        let starts = image
+            .windows(magic.len())
+            .enumerate()
+            .filter(|(_, w)| *w == magic);
         for (offset, _) in starts {
             let mut child = Command::new(tool)
                 .args(args)
@@ -147,17 +163,25 @@ fn extract_vmlinux(bzimage: &Path, work: &Path) -> Result<PathBuf> {
             let feeder = std::thread::spawn(move || {
                 let _ = stdin.write_all(&payload);
             });
-            let output = child.wait_with_output().with_context(|| format!("run {tool}"))?;
+            let output = child
+                .wait_with_output()
+                .with_context(|| format!("run {tool}"))?;
             let _ = feeder.join();
             if output.stdout.starts_with(b"\x7fELF") {
                 std::fs::write(&out, &output.stdout)
                     .with_context(|| format!("write {}", out.display()))?;
-                eprintln!("extracted {} ({tool} payload at byte {offset})", out.display());
+                eprintln!(
+                    "extracted {} ({tool} payload at byte {offset})",
+                    out.display()
+                );
                 return Ok(out);
             }
         }
     }
-    bail!("no xz, zstd or gzip payload in {} decompresses to an ELF kernel", bzimage.display())
+    bail!(
+        "no xz, zstd or gzip payload in {} decompresses to an ELF kernel",
+        bzimage.display()
+    )
 }
 // ANCHOR_END: extract
 
@@ -175,17 +199,32 @@ fn build_static() -> Result<Binaries> {
     let static_build = |args: &[&str]| -> Result<Vec<PathBuf>> {
         let mut cmd = cargo();
         cmd.args(args)
-            .args(["--target", TARGET, "--message-format", "json-render-diagnostics"])
+            .args([
+                "--target",
+                TARGET,
+                "--message-format",
+                "json-render-diagnostics",
+            ])
             .env("RUSTFLAGS", "-C target-feature=+crt-static")
             .stdout(Stdio::piped());
-        eprintln!("$ RUSTFLAGS='-C target-feature=+crt-static' {}", util::show(&cmd));
+        eprintln!(
+            "$ RUSTFLAGS='-C target-feature=+crt-static' {}",
+            util::show(&cmd)
+        );
         let output = cmd.output().context("run cargo")?;
         if !output.status.success() {
             bail!("static build failed: `{}`", util::show(&cmd));
         }
         Ok(executables(&String::from_utf8_lossy(&output.stdout)))
     };
-    let tests = static_build(&["test", "--no-run", "-p", "step03-cgroups", "--test", "kernel"])?;
+    let tests = static_build(&[
+        "test",
+        "--no-run",
+        "-p",
+        "step03-cgroups",
+        "--test",
+        "kernel",
+    ])?;
     let init = static_build(&["build", "-p", "xtask", "--bin", "vm-init"])?;
     let find = |list: &[PathBuf], what: &str, test: &dyn Fn(&str) -> bool| {
         list.iter()
@@ -226,8 +265,19 @@ impl Cpio {
     fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
         self.ino += 1;
         let fields = [
-            self.ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, rdev.0, rdev.1,
-            name.len() as u32 + 1, 0,
+            self.ino,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            data.len() as u32,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0,
         ];
         self.out.extend_from_slice(b"070701");
         for f in fields {
@@ -258,7 +308,10 @@ impl Cpio {
 
 fn write_initramfs(path: &Path, bins: &Binaries) -> Result<()> {
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("read {}", p.display()));
-    let mut cpio = Cpio { out: Vec::new(), ino: 0 };
+    let mut cpio = Cpio {
+        out: Vec::new(),
+        ino: 0,
+    };
     for dir in ["dev", "proc", "sys", "tmp"] {
         cpio.dir(dir);
     }
@@ -293,9 +346,17 @@ fn choose_accel() -> &'static str {
         Ok("tcg") => return "tcg",
         _ => {}
     }
-    let kvm_usable = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
+    let kvm_usable = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
     let software_kvm = Path::new("/sys/module/kvm_pvm").exists();
-    if kvm_usable && !software_kvm { "kvm" } else { "tcg" }
+    if kvm_usable && !software_kvm {
+        "kvm"
+    } else {
+        "tcg"
+    }
 }
 
 /// The host's TSC frequency in kHz, which the guest cannot measure quickly
@@ -304,7 +365,14 @@ fn tsc_khz() -> u64 {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("cpu MHz")?.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .find_map(|l| {
+            l.strip_prefix("cpu MHz")?
+                .split(':')
+                .nth(1)?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .map_or(2_000_000, |mhz| (mhz * 1000.0) as u64)
 }
 
@@ -318,15 +386,24 @@ fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
         append.push_str(" CI=true");
     }
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-M", "microvm,pit=on", "-accel", accel, "-m", "512M", "-smp", "1"])
-        .args(["-nographic", "-no-reboot"])
-        .arg("-kernel")
-        .arg(vmlinux)
-        .arg("-initrd")
-        .arg(initramfs)
-        .args(["-append", &append])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+    cmd.args([
+        "-M",
+        "microvm,pit=on",
+        "-accel",
+        accel,
+        "-m",
+        "512M",
+        "-smp",
+        "1",
+    ])
+    .args(["-nographic", "-no-reboot"])
+    .arg("-kernel")
+    .arg(vmlinux)
+    .arg("-initrd")
+    .arg(initramfs)
+    .args(["-append", &append])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped());
     eprintln!("$ {}", util::show(&cmd));
     let mut qemu = cmd.spawn().context("start qemu-system-x86_64")?;
     let stdout = qemu.stdout.take().context("qemu stdout")?;
@@ -350,7 +427,10 @@ fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
     let _ = qemu.wait();
     match verdict {
         Ok(pass) => Ok(pass),
-        Err(_) => bail!("no `{MARKER}` line from the VM within {} s", TIMEOUT.as_secs()),
+        Err(_) => bail!(
+            "no `{MARKER}` line from the VM within {} s",
+            TIMEOUT.as_secs()
+        ),
     }
 }
 // ANCHOR_END: boot

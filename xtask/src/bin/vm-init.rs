@@ -24,7 +24,10 @@ fn mount(source: &str, target: &str, fstype: &str) {
     // SAFETY: three valid NUL-terminated strings and no data argument.
     let rc = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
-        println!("vm-init: mount {fstype} at {target}: {}", std::io::Error::last_os_error());
+        println!(
+            "vm-init: mount {fstype} at {target}: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -49,10 +52,24 @@ fn main() {
     mount("cgroup2", "/sys/fs/cgroup", "cgroup2");
     let controllers = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
         .unwrap_or_else(|e| format!("unreadable ({e})"));
-    println!("vm-init: kernel {}", std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim());
+    // The root's subtree_control belongs to the system manager, which we are
+    // here: hand every controller down, as systemd does on a v2 host.
+    for c in controllers.split_whitespace() {
+        if let Err(e) = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", format!("+{c}")) {
+            println!("vm-init: enable {c}: {e}");
+        }
+    }
+    println!(
+        "vm-init: kernel {}",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+    );
     println!("vm-init: cgroup2 controllers: {}", controllers.trim());
 
-    let tests = std::env::args().nth(1).unwrap_or_else(|| "/kernel-tests".into());
+    let tests = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/kernel-tests".into());
     let child = Command::new(&tests)
         .args(["--test-threads=1", "--nocapture"])
         .env("PATH", "/")

@@ -1,0 +1,344 @@
+//! Importing someone else's root filesystem: a `.tar` or `.tar.gz` (what
+//! `docker export` or an Alpine minirootfs gives), unpacked safely.
+//!
+//! A tarball is a list of paths chosen by whoever made it. Unpacked
+//! naively, an entry named `../../etc/cron.d/x` or `/etc/cron.d/x` writes
+//! outside the target ("zip slip"), and an entry `lib -> /etc` followed by
+//! `lib/passwd` writes *through* a symlink onto the host. So: every path is
+//! checked before anything is written (no `..`, nothing absolute), symlinks
+//! are created as links but never followed while unpacking (open(2) with
+//! `O_NOFOLLOW`, parents checked with lstat(2)), and device nodes (mknod(2))
+//! are refused unless we are root. A rootfs *directory* can be used in
+//! place (`--rootfs DIR`) or copied with the same rules ([`import_dir`]).
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use tar::EntryType;
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// Entries written.
+    pub entries: usize,
+    /// Symbolic links among them.
+    pub symlinks: usize,
+}
+
+fn open_archive(tarball: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
+    let file = fs::File::open(tarball).with_context(|| {
+        format!(
+            "open tarball {}: pass an existing .tar or .tar.gz file",
+            tarball.display()
+        )
+    })?;
+    let name = tarball.to_string_lossy();
+    let reader: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    Ok(tar::Archive::new(reader))
+}
+
+// ANCHOR: safe_path
+/// The path an entry may be written to, relative to the target, or an error
+/// naming the entry. `./a/b` is fine; `/a`, `../a` and `a/../../b` are not.
+pub fn safe_relative(entry: &Path) -> Result<PathBuf> {
+    let mut clean = PathBuf::new();
+    for component in entry.components() {
+        match component {
+            Component::Normal(name) => clean.push(name),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => bail!(
+                "tarball entry {} is an absolute path that would escape the target; refusing to import it",
+                entry.display()
+            ),
+            Component::ParentDir => bail!(
+                "tarball entry {} contains `..` and would escape the target; refusing to import it",
+                entry.display()
+            ),
+        }
+    }
+    Ok(clean)
+}
+// ANCHOR_END: safe_path
+
+/// Unpack `tarball` into `target` (created if missing). The whole archive
+/// is checked first: on bad input nothing at all is written.
+pub fn import_tarball(tarball: &Path, target: &Path) -> Result<Imported> {
+    let root = nix::unistd::geteuid().is_root();
+    // Pass 1: check every entry.
+    let mut archive = open_archive(tarball)?;
+    let entries = archive
+        .entries()
+        .with_context(|| format!("read tarball {}", tarball.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("read an entry of {}", tarball.display()))?;
+        let path = entry
+            .path()
+            .context("entry path is not valid")?
+            .into_owned();
+        safe_relative(&path)?;
+        let kind = entry.header().entry_type();
+        if matches!(kind, EntryType::Char | EntryType::Block) && !root {
+            bail!(
+                "tarball entry {} is a device node: only root may create device nodes; \
+                 import as root or remove it from the tarball",
+                path.display()
+            );
+        }
+        if kind == EntryType::Link {
+            let target = entry.link_name().ok().flatten().unwrap_or_default();
+            safe_relative(&target).with_context(|| format!("hard link {}", path.display()))?;
+        }
+    }
+    // Pass 2: write.
+    fs::create_dir_all(target).with_context(|| format!("mkdir {}", target.display()))?;
+    let mut done = Imported::default();
+    let mut archive = open_archive(tarball)?;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let rel = safe_relative(&entry.path()?)?;
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let dest = target.join(&rel);
+        make_parents(target, &rel)?;
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        match entry.header().entry_type() {
+            EntryType::Directory => {
+                if fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink()) {
+                    bail!(
+                        "{} is a symlink in the target; refusing to use it as a directory",
+                        rel.display()
+                    );
+                }
+                fs::create_dir_all(&dest).with_context(|| format!("mkdir {}", dest.display()))?;
+                fs::set_permissions(&dest, fs::Permissions::from_mode(mode | 0o700))?;
+            }
+            EntryType::Symlink => {
+                let link = entry.link_name()?.context("symlink without a target")?;
+                remove_existing(&dest)?;
+                // The link is stored as-is, even when it points outside:
+                // after chroot or pivot_root it resolves inside the rootfs.
+                std::os::unix::fs::symlink(&link, &dest)
+                    .with_context(|| format!("symlink {}", dest.display()))?;
+                done.symlinks += 1;
+            }
+            EntryType::Link => {
+                let link = entry.link_name()?.context("hard link without a target")?;
+                let source = target.join(safe_relative(&link)?);
+                remove_existing(&dest)?;
+                fs::hard_link(&source, &dest)
+                    .with_context(|| format!("link {} to {}", dest.display(), source.display()))?;
+            }
+            EntryType::Regular | EntryType::Continuous => {
+                remove_existing(&dest)?;
+                // O_NOFOLLOW | O_EXCL: never write through a link.
+                let mut file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&dest)
+                    .with_context(|| format!("create {}", dest.display()))?;
+                std::io::copy(&mut entry, &mut file)
+                    .with_context(|| format!("write {}", dest.display()))?;
+                fs::set_permissions(&dest, fs::Permissions::from_mode(mode))?;
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                remove_existing(&dest)?;
+                let kind = match entry.header().entry_type() {
+                    EntryType::Char => nix::sys::stat::SFlag::S_IFCHR,
+                    EntryType::Block => nix::sys::stat::SFlag::S_IFBLK,
+                    _ => nix::sys::stat::SFlag::S_IFIFO,
+                };
+                let major = entry.header().device_major()?.unwrap_or(0);
+                let minor = entry.header().device_minor()?.unwrap_or(0);
+                nix::sys::stat::mknod(
+                    &dest,
+                    kind,
+                    nix::sys::stat::Mode::from_bits_truncate(mode),
+                    nix::sys::stat::makedev(major.into(), minor.into()),
+                )
+                .with_context(|| format!("mknod {}", dest.display()))?;
+            }
+            // Pax headers, GNU long names and the like carry metadata only.
+            _ => continue,
+        }
+        done.entries += 1;
+    }
+    Ok(done)
+}
+
+/// Import `source` into `target`: a `.tar`/`.tar.gz` file, or a directory
+/// (copied without following any symlink in it).
+pub fn import(source: &Path, target: &Path) -> Result<Imported> {
+    match fs::metadata(source) {
+        Ok(meta) if meta.is_dir() => import_dir(source, target),
+        _ => import_tarball(source, target),
+    }
+}
+
+// ANCHOR: import_dir
+/// Copy a rootfs directory tree: links are copied as links (never followed),
+/// device nodes only by root, and nothing is written on bad input.
+pub fn import_dir(source: &Path, target: &Path) -> Result<Imported> {
+    let source_real = source
+        .canonicalize()
+        .with_context(|| format!("resolve {}", source.display()))?;
+    let target_real = target
+        .parent()
+        .and_then(|p| p.canonicalize().ok())
+        .map(|p| p.join(target.file_name().unwrap_or_default()));
+    if target_real.is_some_and(|t| t.starts_with(&source_real)) {
+        bail!(
+            "target {} is inside the source {}: pick a target outside it",
+            target.display(),
+            source.display()
+        );
+    }
+    // Pass 1: check every entry.
+    let mut entries = Vec::new();
+    walk(&source_real, Path::new(""), &mut entries)?;
+    let root = nix::unistd::geteuid().is_root();
+    for (rel, meta) in &entries {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if (kind.is_char_device() || kind.is_block_device()) && !root {
+            bail!(
+                "{} is a device node: only root may create device nodes; \
+                 import as root or remove it from the source",
+                source.join(rel).display()
+            );
+        }
+    }
+    // Pass 2: copy, in walk order (parents before children).
+    fs::create_dir_all(target).with_context(|| format!("mkdir {}", target.display()))?;
+    let mut done = Imported::default();
+    for (rel, meta) in &entries {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let from = source_real.join(rel);
+        let dest = target.join(rel);
+        let kind = meta.file_type();
+        let mode = meta.mode() & 0o7777;
+        if kind.is_dir() {
+            fs::create_dir_all(&dest).with_context(|| format!("mkdir {}", dest.display()))?;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(mode | 0o700))?;
+        } else if kind.is_symlink() {
+            let link =
+                fs::read_link(&from).with_context(|| format!("readlink {}", from.display()))?;
+            remove_existing(&dest)?;
+            std::os::unix::fs::symlink(&link, &dest)
+                .with_context(|| format!("symlink {}", dest.display()))?;
+            done.symlinks += 1;
+        } else if kind.is_file() {
+            remove_existing(&dest)?;
+            let mut input = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&from)
+                .with_context(|| format!("open {}", from.display()))?;
+            let mut output = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&dest)
+                .with_context(|| format!("create {}", dest.display()))?;
+            std::io::copy(&mut input, &mut output)
+                .with_context(|| format!("copy {}", from.display()))?;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(mode))?;
+        } else if kind.is_char_device() || kind.is_block_device() || kind.is_fifo() {
+            remove_existing(&dest)?;
+            let sflag = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
+            nix::sys::stat::mknod(
+                &dest,
+                sflag,
+                nix::sys::stat::Mode::from_bits_truncate(mode),
+                meta.rdev(),
+            )
+            .with_context(|| format!("mknod {}", dest.display()))?;
+        } else {
+            continue; // sockets: a rootfs has no use for them
+        }
+        done.entries += 1;
+    }
+    Ok(done)
+}
+// ANCHOR_END: import_dir
+
+/// List `root/rel` recursively with lstat(2): a symlink is an entry, never
+/// a directory to descend into.
+fn walk(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, fs::Metadata)>) -> Result<()> {
+    let dir = root.join(rel);
+    let mut names: Vec<_> = fs::read_dir(&dir)
+        .with_context(|| format!("read directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    names.sort();
+    for name in names {
+        let rel = rel.join(&name);
+        let meta = fs::symlink_metadata(root.join(&rel))
+            .with_context(|| format!("lstat {}", root.join(&rel).display()))?;
+        let is_dir = meta.is_dir();
+        out.push((rel.clone(), meta));
+        if is_dir {
+            walk(root, &rel, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Create the parents of `rel` inside `target`, refusing to go through a
+/// symlink (lstat, never stat).
+fn make_parents(target: &Path, rel: &Path) -> Result<()> {
+    let mut path = target.to_path_buf();
+    let Some(parent) = rel.parent() else {
+        return Ok(());
+    };
+    for component in parent.components() {
+        path.push(component);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => bail!(
+                "tarball entry {} goes through the symlink {}; refusing to follow links while unpacking",
+                rel.display(),
+                path.display()
+            ),
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => bail!("{} is not a directory", path.display()),
+            Err(_) => fs::create_dir(&path).with_context(|| format!("mkdir {}", path.display()))?,
+        }
+    }
+    Ok(())
+}
+
+/// Remove a non-directory at `path` (so a link there is replaced, not followed).
+fn remove_existing(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_dir() => {
+            fs::remove_file(path).with_context(|| format!("remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_relative_refuses_escaping_paths() {
+        assert_eq!(
+            safe_relative(Path::new("./bin/sh")).expect("ok"),
+            Path::new("bin/sh")
+        );
+        assert!(safe_relative(Path::new("/etc/passwd")).is_err());
+        assert!(safe_relative(Path::new("a/../../etc")).is_err());
+        assert!(safe_relative(Path::new("..")).is_err());
+    }
+}

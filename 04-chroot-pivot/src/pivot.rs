@@ -1,0 +1,90 @@
+//! pivot_root(2) done right: swap the whole mount tree's root, then cut the
+//! old one off.
+//!
+//! chroot(2) changes one process's idea of `/`. pivot_root(2) changes the
+//! root *mount* of the calling process's mount namespace: the rootfs
+//! becomes `/` and the old root is moved out of the way (here: stacked on
+//! top of the new root, with `pivot_root(".", ".")`), and then unmounted. After that the host's files are not hidden, they are
+//! *absent* from this mount namespace: no `..`, chroot or open directory
+//! can reach a mount that is not there. Each step has its own error,
+//! naming the syscall and the path (mount_namespaces(7), pivot_root(2)).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::unistd::{chdir, pivot_root};
+
+/// How to set up the new root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Mount `/proc`, `/sys`, `/dev` and `/tmp` inside ([`crate::mounts`]).
+    pub mounts: bool,
+    /// Remount the root read-only at the end.
+    pub read_only: bool,
+    /// Mount the container's own cgroup tree at `/sys/fs/cgroup`
+    /// ([`crate::mounts::mount_cgroup`]): `Some("v1")` or `Some("v2")`.
+    pub cgroup_fs: Option<&'static str>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mounts: true,
+            read_only: false,
+            cgroup_fs: None,
+        }
+    }
+}
+
+// ANCHOR: pivot
+/// Make `rootfs` the root of this mount namespace. Call it in a *new*
+/// mount namespace (unshare/clone with `CLONE_NEWNS`), never on the host.
+pub fn pivot_into(rootfs: &Path, options: Options) -> Result<()> {
+    // 1. Stop mount events from propagating back to the host: the new
+    //    namespace starts as a copy whose mounts may be "shared" with it.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("mount --make-rprivate / (MS_REC|MS_PRIVATE)")?;
+    // 2. pivot_root needs the new root to be a mount point: bind it onto itself.
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind-mount {} onto itself", rootfs.display()))?;
+    // 3. What a container needs inside, while the host's /dev is reachable.
+    if options.mounts {
+        crate::mounts::mount_all(rootfs)?;
+        if let Some(version) = options.cgroup_fs {
+            crate::mounts::mount_cgroup(rootfs, version)?;
+        }
+    }
+    // 4. Swap. pivot_root(".", ".") needs no directory for the old root:
+    //    the old root ends up mounted on top of the new one, at `/`. (A
+    //    put_old directory would be created in the rootfs itself, which
+    //    other containers may share, and they would see it appear in `/`.)
+    chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    pivot_root(".", ".")
+        .with_context(|| format!("pivot_root {} (new_root = put_old = .)", rootfs.display()))?;
+    // 5. Cut the host off: unmount the old root stacked on top of ours.
+    //    MNT_DETACH: now, even if something still uses it; the mounts below
+    //    it go with it, and the host keeps them (they are private, step 1).
+    umount2(".", MntFlags::MNT_DETACH).context("umount2 the old root (MNT_DETACH)")?;
+    chdir("/").context("chdir / after pivot_root")?;
+    // 6. Optionally, a read-only root: a bind mount can be remounted ro.
+    if options.read_only {
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .context("remount / read-only (MS_REMOUNT|MS_BIND|MS_RDONLY)")?;
+    }
+    Ok(())
+}
+// ANCHOR_END: pivot
