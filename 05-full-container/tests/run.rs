@@ -290,3 +290,65 @@ fn explain_shows_each_step_in_order() {
         .replace(state.path().to_str().expect("utf-8"), "[STATE]");
     insta::assert_snapshot!("step05_explain", text);
 }
+
+#[test]
+fn image_tarball_is_unpacked_once_and_never_changed() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("tar");
+    let state = TempDir::new("state-tar");
+    let tars = TempDir::new("tars");
+    let tar = tars
+        .path()
+        .join(format!("tincan-test-image-{}.tar", std::process::id()));
+    step04::rootfs::write_tarball(image.path(), &tar).expect("write tarball");
+    let tar_arg = tar.to_str().expect("utf-8");
+    let out = tincan(
+        state.path(),
+        &[
+            "run",
+            "--image",
+            tar_arg,
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo changed > /bin/cat; echo ok",
+        ],
+    );
+    assert_eq!(stdout(&out), "ok\n", "{}", stderr(&out));
+    let cache = step05::image_cache_dir();
+    let unpacked: Vec<_> = std::fs::read_dir(&cache)
+        .expect("image cache")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy()
+                    .starts_with(&format!("tincan-test-image-{}", std::process::id()))
+            })
+        })
+        .collect();
+    assert_eq!(unpacked.len(), 1, "{unpacked:?}");
+    let out = tincan(
+        state.path(),
+        &[
+            "run",
+            "--image",
+            tar_arg,
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat /bin/cat | grep -c changed",
+        ],
+    );
+    assert_eq!(
+        stdout(&out),
+        "0\n",
+        "the second container saw the first one's write: {}",
+        stderr(&out)
+    );
+    for dir in unpacked {
+        std::fs::remove_dir_all(dir).expect("remove unpacked image");
+    }
+}
