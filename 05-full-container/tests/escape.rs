@@ -131,3 +131,69 @@ fn the_same_attempts_succeed_with_the_protections_off() {
         assert_eq!(result(name), Some("BLOCKED"), "{name}:\n{table}");
     }
 }
+
+/// The same kind of attempts with step 04's toolbox image (the default image
+/// of `tincan run`): its `escape-chroot` and `mount` commands.
+#[test]
+fn toolbox_escapes_fail_in_the_default_image() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    if step04::rootfs::locate(None).is_err() {
+        return step01::testing::skip("the toolbox rootfs is missing: run `cargo xtask rootfs`");
+    }
+    let state = TempDir::new("state-toolbox");
+    let secret = TempDir::new("secret");
+    let host_file = secret.path().join("host-secret");
+    std::fs::write(&host_file, "host secret\n").expect("write the host file");
+    let host_file = host_file.to_str().expect("utf-8");
+
+    let out = tincan(
+        state.path(),
+        &["run", "--", "/bin/escape-chroot", host_file],
+    );
+    assert!(
+        !stdout(&out).contains("host secret"),
+        "escaped:\n{}",
+        stdout(&out)
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let out = tincan(
+        state.path(),
+        &["run", "--", "/bin/mount", "-t", "tmpfs", "none", "/tmp"],
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "mount worked in a default container"
+    );
+    let unconfined = [
+        "run",
+        "--seccomp",
+        "unconfined",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--",
+    ];
+    let out = tincan(
+        state.path(),
+        &[
+            &unconfined[..],
+            &["/bin/mount", "-t", "tmpfs", "none", "/tmp"],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "mount should work unprotected: {}",
+        stderr(&out)
+    );
+}
