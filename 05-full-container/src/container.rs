@@ -78,6 +78,30 @@ extern "C" fn remember_signal(signal: libc::c_int) {
 /// Run `config` to completion and return the container's exit status
 /// (128 + signal number if a signal killed it, as shells report it).
 pub fn run(config: &RunConfig, root: &StateRoot, explain: Explain) -> Result<i32> {
+    run_with(config, root, explain, None)
+}
+
+/// For `tincan create`: the container stops just before `execve` until
+/// `tincan start` writes to `exec.fifo` in its state directory, and the
+/// monitor reports `ok <pid>` (or `error <why>`) on `ready`.
+#[derive(Debug)]
+pub struct Gate<'a> {
+    /// Where to report that the container is created.
+    pub ready: &'a OwnedFd,
+    /// The OCI bundle it came from.
+    pub bundle: PathBuf,
+}
+
+/// The FIFO `tincan start` writes to.
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// [`run`], optionally stopping at a [`Gate`] (OCI `create` + `start`).
+pub fn run_with(
+    config: &RunConfig,
+    root: &StateRoot,
+    explain: Explain,
+    gate: Option<Gate>,
+) -> Result<i32> {
     if !nix::unistd::geteuid().is_root() {
         bail!(
             "tincan run needs root for now (rootless containers with a user namespace are not done yet); try sudo"
@@ -115,7 +139,7 @@ pub fn run(config: &RunConfig, root: &StateRoot, explain: Explain) -> Result<i32
             status: Status::Creating,
             owner: me,
             init: None,
-            bundle: None,
+            bundle: gate.as_ref().map(|g| g.bundle.clone()),
             rootfs: config.rootfs.clone(),
             cgroups: Vec::new(),
             overlay_dir: config.overlay.then(|| dir.join("layer")),
@@ -123,6 +147,10 @@ pub fn run(config: &RunConfig, root: &StateRoot, explain: Explain) -> Result<i32
         cgroup: None,
     };
     root.create(&res.state)?;
+    if gate.is_some() {
+        nix::unistd::mkfifo(&dir.join(EXEC_FIFO), Mode::from_bits_truncate(0o600))
+            .with_context(|| format!("mkfifo {}", dir.join(EXEC_FIFO).display()))?;
+    }
     explain.step("0", format_args!("state: {} (removed when the container ends, or by the next tincan if this one is killed)", dir.join("state.json").display()));
 
     // 2. cgroups, created before the child so that it never runs unlimited.
@@ -178,6 +206,7 @@ pub fn run(config: &RunConfig, root: &StateRoot, explain: Explain) -> Result<i32
     let mut stack = vec![0u8; 1 << 20];
     let child_config = config.clone();
     let layer = res.state.overlay_dir.clone();
+    let fifo = gate.as_ref().map(|_| dir.join(EXEC_FIFO));
     let (go_ref, err_ref) = (&go_read, &err_write);
     let child_fn = Box::new(move || {
         let code = child(
@@ -186,6 +215,7 @@ pub fn run(config: &RunConfig, root: &StateRoot, explain: Explain) -> Result<i32
             &filters,
             go_ref,
             err_ref,
+            fifo.as_deref(),
             explain,
         );
         // Only reached on error: report it and exit.
@@ -244,8 +274,15 @@ pub fn run(config: &RunConfig, root: &StateRoot, explain: Explain) -> Result<i32
         let _ = waitpid(pid, None);
         bail!("{message}");
     }
-    res.state.status = Status::Running;
-    root.save(&res.state)?;
+    if let Some(gate) = &gate {
+        res.state.status = Status::Created;
+        root.save(&res.state)?;
+        nix::unistd::write(gate.ready, format!("ok {pid}\n").as_bytes())
+            .context("report created")?;
+    } else {
+        res.state.status = Status::Running;
+        root.save(&res.state)?;
+    }
 
     let status = loop {
         let signal = FORWARD.swap(0, Ordering::SeqCst);
@@ -276,6 +313,7 @@ fn child(
     filters: &Filters,
     go: &OwnedFd,
     err: &OwnedFd,
+    fifo: Option<&Path>,
     explain: Explain,
 ) -> i32 {
     let result = (|| -> Result<std::convert::Infallible> {
@@ -289,7 +327,20 @@ fn child(
         if n != 1 {
             bail!("tincan exited before the container started");
         }
-        setup_inside(config, layer, filters, explain)
+        // Opened now, while the state directory is still reachable; O_RDWR
+        // so that the open does not wait for a writer.
+        let gate = fifo
+            .map(|path| {
+                nix::fcntl::open(
+                    path,
+                    nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .with_context(|| format!("open {}", path.display()))
+            })
+            .transpose()?
+            .map(|fd| (fd, err));
+        setup_inside(config, layer, filters, gate, explain)
     })();
     let message = match result {
         Ok(never) => match never {},
@@ -305,6 +356,7 @@ fn setup_inside(
     config: &RunConfig,
     layer: Option<&Path>,
     filters: &Filters,
+    gate: Option<(OwnedFd, &OwnedFd)>,
     explain: Explain,
 ) -> Result<std::convert::Infallible> {
     if let Some(hostname) = &config.hostname {
@@ -379,6 +431,12 @@ fn setup_inside(
     pivot_root(".", ".").with_context(|| format!("pivot_root into {}", new_root.display()))?;
     umount2(".", MntFlags::MNT_DETACH).context("umount the old root")?;
     chdir("/").context("chdir /")?;
+    // Namespaced sysctls, while /proc/sys is still writable.
+    for (key, value) in &config.sysctl {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value)
+            .with_context(|| format!("sysctl {key}={value} ({})", path.display()))?;
+    }
     for path in &config.masked_paths {
         mask(path)?;
     }
@@ -411,6 +469,22 @@ fn setup_inside(
     chdir(&config.cwd).with_context(|| format!("chdir {} (--workdir)", config.cwd.display()))?;
 
     // 5. privileges.
+    // Limits that need privileges to raise are set while tincan still has them.
+    if let Some(adj) = config.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .context("write /proc/self/oom_score_adj")?;
+    }
+    for r in &config.rlimits {
+        let limit = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
+        // SAFETY: setrlimit reads one rlimit struct that lives on our stack.
+        if unsafe { libc::setrlimit(r.resource as _, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("setrlimit {} soft={} hard={}", r.name, r.soft, r.hard));
+        }
+    }
     crate::capabilities::drop_bounding(&config.capabilities.bounding)?;
     if config.uid != 0 || config.gid != 0 || !config.additional_gids.is_empty() {
         crate::capabilities::become_user(config.uid, config.gid, &config.additional_gids)?;
@@ -448,6 +522,13 @@ fn setup_inside(
         nix::sys::stat::umask(Mode::from_bits_truncate(mask));
     }
     let program = find_program(&config.args[0], &config.env)?;
+    if let Some((fifo, err)) = gate {
+        // Created: tell the parent (closing the error pipe means "no error"),
+        // then wait for `tincan start`.
+        nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(err)).context("close the error pipe")?;
+        let mut byte = [0u8; 1];
+        nix::unistd::read(&fifo, &mut byte).context("wait on exec.fifo for `tincan start`")?;
+    }
     explain.step(
         "7",
         format_args!(

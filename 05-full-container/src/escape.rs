@@ -479,10 +479,9 @@ fn mknod_disk() -> Outcome {
 fn setuid_root() -> Outcome {
     // A setuid-root copy of ourselves, run by uid 1000 with a flag that makes it print its euid.
     let copy = "/tincan-suid";
-    let Ok(exe) = std::fs::read("/proc/self/exe") else {
-        return Outcome::Blocked("cannot read /proc/self/exe".into());
-    };
-    if std::fs::write(copy, exe).is_err() {
+    // A kernel-side copy: reading the binary into our memory would make
+    // this prober the OOM killer's choice in the memory-bomb attempt.
+    if std::fs::copy("/proc/self/exe", copy).is_err() {
         return Outcome::Blocked(format!("cannot write {copy}"));
     }
     use std::os::unix::fs::PermissionsExt;
@@ -561,6 +560,8 @@ fn fork_bomb() -> Outcome {
 fn memory_bomb() -> Outcome {
     const MIB: usize = 512;
     let code = in_child(|| {
+        // Volunteer as the OOM killer's first choice (raising is unprivileged).
+        let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
         let mut blocks = Vec::new();
         for _ in 0..MIB {
             // Touch every page, so the memory is really used.

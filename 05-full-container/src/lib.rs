@@ -34,6 +34,7 @@ pub mod config;
 pub mod container;
 pub mod devices;
 pub mod escape;
+pub mod lifecycle;
 pub mod oci;
 pub mod overlay;
 pub mod seccomp;

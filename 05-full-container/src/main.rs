@@ -42,13 +42,21 @@ fn main() -> std::process::ExitCode {
             let (table, _successes) = step05::escape::run_attempts(&names);
             out.write_all(table.as_bytes()).map_err(Into::into)
         }
-        Command::Create { .. } => step05::not_yet("create"),
-        Command::Start { .. } => step05::not_yet("start"),
-        Command::Kill { .. } => step05::not_yet("kill"),
-        Command::Delete { .. } => step05::not_yet("delete"),
-        Command::State { id } => root
-            .load(&id)
-            .and_then(|s| serde_json::to_string_pretty(&s).map_err(Into::into))
+        Command::Create {
+            bundle,
+            pid_file,
+            console_socket,
+            id,
+        } => match console_socket {
+            Some(_) => Err(anyhow::anyhow!(
+                "--console-socket (a terminal, podman's -t) is not supported yet; run without -t"
+            )),
+            None => step05::lifecycle::create(&root, &bundle, &id, pid_file.as_deref()),
+        },
+        Command::Start { id } => step05::lifecycle::start(&root, &id),
+        Command::Kill { id, signal } => step05::lifecycle::kill(&root, &id, &signal),
+        Command::Delete { force, id } => step05::lifecycle::delete(&root, &id, force),
+        Command::State { id } => step05::lifecycle::state_json(&root, &id)
             .and_then(|json| writeln!(out, "{json}").map_err(Into::into)),
     };
     step01::exit_with(result)

@@ -295,10 +295,11 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
         ));
     }
     if let Some(p) = linux.rootfs_propagation() {
-        if !["private", "rprivate", "slave", "rslave"].contains(&p.as_str()) {
+        // tincan always makes the container's mounts rprivate.
+        if !["private", "rprivate"].contains(&p.as_str()) {
             return Err(unsupported(
                 &format!("linux.rootfsPropagation {p:?}"),
-                "use rprivate or rslave",
+                "use rprivate",
             ));
         }
     }
@@ -351,6 +352,16 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
     if (!uid_mappings.is_empty() || !gid_mappings.is_empty()) && !has("user") {
         bail!("linux.uidMappings/gidMappings need a new user namespace in linux.namespaces");
     }
+    if has("user") {
+        return Err(unsupported(
+            "linux.namespaces type \"user\" (with uidMappings/gidMappings)",
+            "remove it; tincan runs bundles as real root with reduced capabilities",
+        ));
+    }
+    reject_if_some!(
+        linux.cgroups_path(),
+        "linux.cgroupsPath (tincan always uses tincan/<id>)"
+    );
 
     let mut sysctl = BTreeMap::new();
     for (key, value) in linux.sysctl().iter().flatten() {
