@@ -102,10 +102,21 @@ pub fn run_with(
     explain: Explain,
     gate: Option<Gate>,
 ) -> Result<i32> {
-    if !nix::unistd::geteuid().is_root() {
-        bail!(
-            "tincan run needs root for now (rootless containers with a user namespace are not done yet); try sudo"
-        );
+    let rootless = !nix::unistd::geteuid().is_root();
+    if rootless {
+        // An unprivileged user cannot create cgroups on this kind of host,
+        // and only uid 0 is mapped in its user namespace.
+        if config.limits.memory_bytes.is_some()
+            || config.limits.cpu_quota.is_some()
+            || config.limits.pids.is_some()
+        {
+            bail!(
+                "--memory, --cpus and --pids-limit need cgroups, which need root: run with sudo, or drop them"
+            );
+        }
+        if config.uid != 0 || config.gid != 0 {
+            bail!("--user needs root: a rootless container maps only your own uid, as uid 0");
+        }
     }
     // Forward the signals people send to tincan (Ctrl-C, kill) to the
     // container. Installed first, so that one arriving during set-up is
@@ -154,31 +165,35 @@ pub fn run_with(
     explain.step("0", format_args!("state: {} (removed when the container ends, or by the next tincan if this one is killed)", dir.join("state.json").display()));
 
     // 2. cgroups, created before the child so that it never runs unlimited.
-    let limits = step03::limits::Limits {
-        memory: config.limits.memory_bytes.map(step03::limits::Limit::Value),
-        cpus: config
-            .limits
-            .cpu_quota
-            .map(|(q, p)| step03::limits::Cpus::Fraction(q as f64 / p as f64)),
-        pids: config
-            .limits
-            .pids
-            .map(|n| step03::limits::Limit::Value(n as u64)),
-        ..Default::default()
-    };
-    let (cgroup, notes) = step03::cgroup::create(&config.id, &limits)?;
-    res.state.cgroups = cgroup.dirs();
-    res.cgroup = Some(cgroup);
-    if crate::devices::v1_available() {
-        res.state.cgroups.push(
-            Path::new(crate::devices::V1_MOUNT)
-                .join("tincan")
-                .join(&config.id),
-        );
-        root.save(&res.state)?;
-        crate::devices::create_v1(&config.id, &config.limits.devices)?;
-    } else {
-        explain.step("2", "devices: GAP: no v1 devices controller, and tincan has no cgroup v2 eBPF device program yet");
+    let mut notes = Vec::new();
+    if !rootless {
+        let limits = step03::limits::Limits {
+            memory: config.limits.memory_bytes.map(step03::limits::Limit::Value),
+            cpus: config
+                .limits
+                .cpu_quota
+                .map(|(q, p)| step03::limits::Cpus::Fraction(q as f64 / p as f64)),
+            pids: config
+                .limits
+                .pids
+                .map(|n| step03::limits::Limit::Value(n as u64)),
+            ..Default::default()
+        };
+        let (cgroup, cgroup_notes) = step03::cgroup::create(&config.id, &limits)?;
+        notes = cgroup_notes;
+        res.state.cgroups = cgroup.dirs();
+        res.cgroup = Some(cgroup);
+        if crate::devices::v1_available() {
+            res.state.cgroups.push(
+                Path::new(crate::devices::V1_MOUNT)
+                    .join("tincan")
+                    .join(&config.id),
+            );
+            root.save(&res.state)?;
+            crate::devices::create_v1(&config.id, &config.limits.devices)?;
+        } else {
+            explain.step("2", "devices: GAP: no v1 devices controller, and tincan has no cgroup v2 eBPF device program yet");
+        }
     }
     root.save(&res.state)?;
     // 3. overlay directories; the mount itself happens inside the child's
@@ -252,7 +267,28 @@ pub fn run_with(
         std::fs::write(dir.join("cgroup.procs"), pid.to_string())
             .with_context(|| format!("add {pid} to {}", dir.display()))?;
     }
-    explain.step("2", format_args!(
+    if rootless {
+        // User namespace: our uid (and gid) become 0 inside, and nothing
+        // else is mapped. `setgroups` must be denied before a gid_map can be
+        // written by an unprivileged process (user_namespaces(7)).
+        let uid = nix::unistd::geteuid();
+        let gid = nix::unistd::getegid();
+        let write = |file: &str, text: String| {
+            std::fs::write(format!("/proc/{pid}/{file}"), &text)
+                .with_context(|| format!("write {text:?} to /proc/{pid}/{file}"))
+        };
+        write("uid_map", format!("0 {uid} 1"))?;
+        write("setgroups", "deny".into())?;
+        write("gid_map", format!("0 {gid} 1"))?;
+        explain.step(
+            "1",
+            format_args!(
+                "user namespace: uid {uid} and gid {gid} are 0 inside; nothing else is mapped"
+            ),
+        );
+        explain.step("2", "cgroup: none (rootless: this host gives unprivileged users no cgroups), no device allowlist");
+    } else {
+        explain.step("2", format_args!(
         "cgroup tincan/{}, entered before the child runs anything: memory={} cpus={} pids={} devices=Docker's allowlist ({} rules){}",
         config.id,
         config.limits.memory_bytes.map_or("max".into(), step01::report::bytes),
@@ -261,6 +297,7 @@ pub fn run_with(
         config.limits.devices.len(),
         notes.iter().map(|n| format!("; {n}")).collect::<String>(),
     ));
+    }
 
     root.save(&res.state)?;
     // Let the child go on, then learn whether its set-up succeeded.
@@ -663,13 +700,29 @@ fn populate_dev(root: &Path) -> Result<()> {
         ("tty", 5, 0),
     ] {
         let path = root.join("dev").join(name);
-        mknod(
+        match mknod(
             &path,
             SFlag::S_IFCHR,
             Mode::from_bits_truncate(0o666),
             makedev(major, minor),
-        )
-        .with_context(|| format!("mknod {}", path.display()))?;
+        ) {
+            Ok(()) => {}
+            // In a user namespace mknod is refused: bind the host's node instead.
+            Err(nix::errno::Errno::EPERM) => {
+                std::fs::write(&path, "").with_context(|| format!("create {}", path.display()))?;
+                let host = Path::new("/dev").join(name);
+                mount(
+                    Some(&host),
+                    &path,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .with_context(|| format!("bind {} at {}", host.display(), path.display()))?;
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("mknod {}", path.display())),
+        }
         // mknod obeys the umask; set the mode explicitly.
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .with_context(|| format!("chmod {}", path.display()))?;

@@ -131,6 +131,13 @@ pub fn remove_layer_dir(dir: &Path) -> Result<()> {
         umount2(&merged, MntFlags::MNT_DETACH)
             .with_context(|| format!("umount {}", merged.display()))?;
     }
+    // The kernel leaves `work/work` with mode 000; root does not care, but a
+    // rootless tincan must make it readable before it can remove it.
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(
+        dir.join("work/work"),
+        std::fs::Permissions::from_mode(0o700),
+    );
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -352,3 +352,65 @@ fn image_tarball_is_unpacked_once_and_never_changed() {
         std::fs::remove_dir_all(dir).expect("remove unpacked image");
     }
 }
+
+#[test]
+fn rootless_user_is_root_only_inside_its_user_namespace() {
+    if !step01::testing::need_root() {
+        return; // the test switches to `nobody`, which needs root
+    }
+    use std::os::unix::process::CommandExt;
+    let image = rootfs("rootless");
+    let state = TempDir::new("state-rootless");
+    std::os::unix::fs::chown(state.path(), Some(65534), Some(65534)).expect("chown state dir");
+    let script = "id -u; cat /proc/self/uid_map; echo x > /written && cat /written";
+    let out = Command::new(TINCAN)
+        .arg("--root")
+        .arg(state.path())
+        .args([
+            "run",
+            "--rootfs",
+            image.path().to_str().expect("utf-8"),
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+        ])
+        .uid(65534)
+        .gid(65534)
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("run tincan as nobody");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "0", "root inside: {text}");
+    let map: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(map, ["0", "65534", "1"], "uid 0 inside is nobody outside");
+    assert_eq!(lines[2], "x");
+    assert!(
+        std::fs::read_dir(state.path())
+            .expect("state")
+            .next()
+            .is_none(),
+        "rootless run left state behind"
+    );
+    // Limits need cgroups, which an unprivileged user does not get here.
+    let out = Command::new(TINCAN)
+        .arg("--root")
+        .arg(state.path())
+        .args([
+            "run",
+            "--rootfs",
+            image.path().to_str().expect("utf-8"),
+            "--memory",
+            "64m",
+            "--",
+            "/bin/sh",
+        ])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run tincan as nobody");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("need root"), "{}", stderr(&out));
+}
