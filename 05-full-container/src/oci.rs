@@ -321,6 +321,12 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
         if namespaces.iter().any(|n: &Namespace| n.kind == kind) {
             bail!("linux.namespaces lists {kind} twice");
         }
+        if let Some(path) = ns.path() {
+            return Err(unsupported(
+                &format!("linux.namespaces {kind} with a path ({})", path.display()),
+                "remove the path to get a new namespace (joining one with setns is not done yet)",
+            ));
+        }
         namespaces.push(Namespace {
             kind,
             flag: ns.typ() as libc::c_int,
