@@ -122,6 +122,9 @@ pub struct RunArgs {
     /// Bind mount a host directory (repeatable).
     #[arg(long, short = 'v', value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,
+    /// Allow a device in the device cgroup, as `docker run`: 'b 7:* rwm' (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub device_cgroup_rule: Vec<String>,
     /// Print each set-up step and the system calls behind it.
     #[arg(long)]
     pub explain: bool,

@@ -191,8 +191,18 @@ pub fn run_with(
             );
             root.save(&res.state)?;
             crate::devices::create_v1(&config.id, &config.limits.devices)?;
+        } else if let Some(dir) = res
+            .state
+            .cgroups
+            .first()
+            .filter(|_| res.cgroup.as_ref().is_some_and(|c| c.version() == "v2"))
+        {
+            // cgroup v2: the allowlist is an eBPF program attached to the cgroup.
+            crate::devices::attach_v2(dir, &config.limits.devices)?;
         } else {
-            explain.step("2", "devices: GAP: no v1 devices controller, and tincan has no cgroup v2 eBPF device program yet");
+            bail!(
+                "no way to enforce the device allowlist here (no v1 devices controller, no cgroup v2)"
+            );
         }
     }
     root.save(&res.state)?;

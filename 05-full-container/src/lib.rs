@@ -82,6 +82,8 @@ pub struct RunFlags {
     pub cap_add: Vec<String>,
     /// `--cap-drop`.
     pub cap_drop: Vec<String>,
+    /// `--device-cgroup-rule`.
+    pub device_cgroup_rules: Vec<String>,
     /// The command.
     pub command: Vec<String>,
 }
@@ -141,6 +143,14 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         pids: flags.pids_limit.as_deref().map(parse_pids).transpose()?,
         devices: config::docker_devices(),
     };
+    let mut limits = limits;
+    for rule in &flags.device_cgroup_rules {
+        devices::parse_allow(rule).context("--device-cgroup-rule")?;
+        limits.devices.push(config::DeviceRule {
+            allow: true,
+            rule: rule.trim().to_string(),
+        });
+    }
     let mut mounts = config::standard_mounts();
     for v in &flags.volume {
         mounts.push(parse_volume(v)?);

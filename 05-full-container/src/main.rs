@@ -84,6 +84,7 @@ fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
         seccomp: args.seccomp,
         cap_add: args.cap_add,
         cap_drop: args.cap_drop,
+        device_cgroup_rules: args.device_cgroup_rule,
         command: args.command,
     };
     let config = step05::config_from_flags(&flags)?;
