@@ -15,9 +15,12 @@
 //! 7. `execve` of the command, as the requested user.
 //!
 //! The same configuration ([`config::RunConfig`]) can also come from an OCI
-//! bundle's `config.json` ([`oci`]), which is how podman drives a runtime.
+//! bundle's `config.json` ([`oci`]), and [`lifecycle`] has the OCI verbs
+//! (`create`, `start`, `kill`, `delete`, `state`) engines call.
 //! [`state`] records what each container owns, so that a `kill -9`'d tincan
-//! leaves nothing behind after the next command.
+//! leaves nothing behind after the next command. [`container`] is where the
+//! steps above happen, [`devices`] the device allowlist (cgroup v1 file or
+//! cgroup v2 eBPF program), and [`escape`] the attempts that prove it all.
 //!
 //! ```
 //! // Docker's default capabilities, minus raw sockets:
@@ -290,9 +293,3 @@ pub fn spec(dir: &Path, out: &mut dyn std::io::Write) -> Result<()> {
     Ok(())
 }
 
-/// The "not yet" answer of commands that are parsed but not implemented.
-pub fn not_yet(what: &str) -> Result<()> {
-    bail!(
-        "`tincan {what}` is not implemented yet; `tincan run` is the supported way to run a container"
-    )
-}
