@@ -10,18 +10,19 @@
 //!    child is never anywhere else, not even for a microsecond; no extra
 //!    write, no migration cost (moving a process between cgroups makes the
 //!    kernel re-charge its memory and take a global lock).
-//! 2. **Everywhere else: a parent hook.** The child is created, then blocks
-//!    reading a pipe; the parent writes its pid into `cgroup.procs` (on v1,
-//!    one file per hierarchy) and only then writes to the pipe. The child
-//!    execs only after it was placed. This is what step 02's parent set-up
-//!    hook is for, and what runc does on v1.
+//! 2. **Everywhere else: a parent hook.** Step 02's [`step02::Sandbox`]
+//!    creates the child blocked on a pipe; its `parent_setup` hook writes the
+//!    child's pid into `cgroup.procs` (on v1, one file per hierarchy) and
+//!    only then lets it go on and exec. This is what runc does on v1.
 //!
-//! The child also gets new PID, UTS and IPC namespaces (step 02), so every
-//! demo runs as a small container: its own pid 1, its own hostname.
+//! Either way the child also gets new PID, UTS and IPC namespaces (step
+//! 02), so every demo runs as a small container: its own pid 1, its own
+//! hostname.
 //!
-//! The child side runs between `clone3` and `execve` in a copy of a possibly
-//! multithreaded process, so it only makes raw, async-signal-safe syscalls
-//! (`read`, `dup2`, `execve`, `write`, `_exit`): no allocation, no locks.
+//! The `clone3` child runs between `clone3` and `execve` in a copy of a
+//! possibly multithreaded process, so it only makes raw, async-signal-safe
+//! syscalls (`read`, `dup2`, `execve`, `write`, `_exit`): no allocation, no
+//! locks. (Step 02's Sandbox solves the same problem with a forked helper.)
 
 use std::ffi::CString;
 use std::fs::File;
@@ -34,14 +35,19 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use step02::{Namespaces, Sandbox};
+
 use crate::cgroup::{Cgroup, check_interrupted};
 
 /// `CLONE_INTO_CGROUP` from linux/sched.h. The libc crate declares it as a
 /// 32-bit `c_int`, which cannot hold bit 33, so we spell it out.
 pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// The namespaces every demo's child gets (step 02).
-pub const NAMESPACES: u64 = (libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC) as u64;
+/// The namespaces every demo's child gets (step 02's names).
+pub const NAMESPACES: &str = "pid,uts,ipc";
+
+/// The hostname the demo containers get.
+pub const HOSTNAME: &str = "tincan";
 
 /// How the child got into its cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +64,7 @@ impl Placement {
     pub fn describe(self) -> &'static str {
         match self {
             Placement::CloneIntoCgroup => "born in the cgroup (clone3 with CLONE_INTO_CGROUP)",
-            Placement::ParentHook => "placed by the parent (cgroup.procs) before exec",
+            Placement::ParentHook => "placed by step 02's parent hook (cgroup.procs) before exec",
         }
     }
 }
@@ -72,12 +78,26 @@ pub struct Child {
     pub stdout: Option<File>,
     /// How it was placed into its cgroup.
     pub placement: Placement,
+    /// The step 02 child, when the Sandbox started it (it kills and reaps
+    /// on drop; waiting goes through it too).
+    sandboxed: Option<step02::Child>,
     reaped: bool,
 }
 
 impl Child {
     /// Wait for the child to end, checking for Ctrl-C every few milliseconds.
     pub fn wait(&mut self) -> Result<WaitStatus> {
+        if let Some(child) = self.sandboxed.take() {
+            // Step 02's child reaps in one blocking call; our demos' children
+            // all end by themselves or are killed within seconds.
+            self.reaped = true;
+            let status = match child.wait()? {
+                step02::Exit::Code(code) => WaitStatus::Exited(self.pid, code),
+                step02::Exit::Signaled(signal) => WaitStatus::Signaled(self.pid, signal, false),
+            };
+            check_interrupted()?;
+            return Ok(status);
+        }
         loop {
             check_interrupted()?;
             match self.try_wait()? {
@@ -87,8 +107,7 @@ impl Child {
         }
     }
 
-    /// The exit status if the child has ended, without blocking.
-    pub fn try_wait(&mut self) -> Result<Option<WaitStatus>> {
+    fn try_wait(&mut self) -> Result<Option<WaitStatus>> {
         if self.reaped {
             bail!("child {} was already waited for", self.pid);
         }
@@ -124,7 +143,8 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if !self.reaped {
+        // A sandboxed child is killed and reaped by step 02's own Drop.
+        if !self.reaped && self.sandboxed.is_none() {
             self.kill();
             let _ = waitpid(self.pid, None);
         }
@@ -135,16 +155,78 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")
 }
 
-/// Run `program args...` in `cgroup` (if any) with `namespaces` (clone
-/// flags, e.g. [`NAMESPACES`]), its stdout captured when `capture` is set.
-// ANCHOR: spawn
+/// Run `program args...` in `cgroup` (if any) and new `namespaces` (step
+/// 02's names, e.g. [`NAMESPACES`]), its stdout captured when `capture` is set.
 pub fn spawn(
     cgroup: Option<&dyn Cgroup>,
-    namespaces: u64,
+    namespaces: &str,
     program: &str,
     args: &[&str],
     capture: bool,
 ) -> Result<Child> {
+    let set = Namespaces::parse(namespaces)?;
+    // v2: be born inside the cgroup. If this kernel refuses (before 5.7),
+    // fall back to the parent hook.
+    if let Some(fd) = cgroup.and_then(|c| c.dir_fd()) {
+        match clone3_into_cgroup(fd.as_raw_fd(), &set, program, args, capture)? {
+            Some(child) => return Ok(child),
+            None => eprintln!("note: clone3(CLONE_INTO_CGROUP) unsupported; using the parent hook"),
+        }
+    }
+    spawn_with_hook(cgroup, &set, program, args, capture)
+}
+
+// ANCHOR: spawn
+/// Step 02's Sandbox, with a parent set-up hook that puts the child into its
+/// cgroup while it waits, before it may exec.
+fn spawn_with_hook(
+    cgroup: Option<&dyn Cgroup>,
+    namespaces: &Namespaces,
+    program: &str,
+    args: &[&str],
+    capture: bool,
+) -> Result<Child> {
+    let out = if capture { Some(pipe()?) } else { None };
+    let out_write: Option<RawFd> = out.as_ref().map(|(_, w)| w.as_raw_fd());
+    let mut sandbox = Sandbox::new(namespaces.clone());
+    if namespaces.contains(step02::Namespace::Uts) {
+        sandbox = sandbox.hostname(HOSTNAME);
+    }
+    if let Some(cgroup) = cgroup {
+        // The parent hook: the child exists and waits; place it, then it goes on.
+        sandbox = sandbox.parent_setup(move |pid| cgroup.add(pid));
+    }
+    if let Some(fd) = out_write {
+        sandbox = sandbox.child_setup(move || {
+            // Inside the child: its stdout becomes our pipe.
+            // SAFETY: dup2(2) on two descriptors this process owns.
+            let rc = unsafe { libc::dup2(fd, 1) };
+            nix::errno::Errno::result(rc).context("dup2 the stdout pipe")?;
+            Ok(())
+        });
+    }
+    let mut argv = vec![program];
+    argv.extend_from_slice(args);
+    let child = sandbox.spawn_program(&argv)?;
+    Ok(Child {
+        pid: child.pid(),
+        stdout: out.map(|(r, _w)| File::from(r)),
+        placement: Placement::ParentHook,
+        sandboxed: Some(child),
+        reaped: false,
+    })
+}
+// ANCHOR_END: spawn
+
+/// v2: `clone3(CLONE_INTO_CGROUP)`. `Ok(None)` if the kernel refuses the flag.
+// ANCHOR: clone_into
+fn clone3_into_cgroup(
+    cgroup_fd: RawFd,
+    namespaces: &Namespaces,
+    program: &str,
+    args: &[&str],
+    capture: bool,
+) -> Result<Option<Child>> {
     // Everything the child needs is prepared before clone3: after it, the
     // child may not allocate.
     let path = CString::new(program).context("program path contains NUL")?;
@@ -165,55 +247,50 @@ pub fn spawn(
     let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
 
-    let (go_read, go_write) = pipe()?; // parent -> child: "you are placed, exec"
+    let hostname = if namespaces.contains(step02::Namespace::Uts) {
+        Some(CString::new(HOSTNAME).context("hostname contains NUL")?)
+    } else {
+        None
+    };
     let (err_read, err_write) = pipe()?; // child -> parent: errno of a failed exec
     let out = if capture { Some(pipe()?) } else { None };
     let out_write: RawFd = out.as_ref().map_or(-1, |(_, w)| w.as_raw_fd());
 
-    // Try to be born inside the cgroup; fall back to the parent hook.
-    let mut placement = Placement::ParentHook;
-    let mut pid = -1;
-    if let Some(fd) = cgroup.and_then(|c| c.dir_fd()) {
-        pid = clone3(namespaces | CLONE_INTO_CGROUP, fd.as_raw_fd());
-        if pid >= 0 {
-            placement = Placement::CloneIntoCgroup;
+    let flags = namespaces.clone_flags().bits() as u64 | CLONE_INTO_CGROUP;
+    let pid = clone3(flags, cgroup_fd);
+    if pid < 0 {
+        let err = std::io::Error::last_os_error();
+        // E2BIG/EINVAL/ENOSYS: a kernel without clone3 or CLONE_INTO_CGROUP.
+        if matches!(
+            err.raw_os_error(),
+            Some(libc::E2BIG | libc::EINVAL | libc::ENOSYS)
+        ) {
+            return Ok(None);
         }
-    }
-    if pid < 0 {
-        pid = clone3(namespaces, -1);
-    }
-    if pid < 0 {
-        return Err(std::io::Error::last_os_error())
-            .context("clone3 (new PID, UTS, IPC namespaces)");
+        return Err(err).context(format!(
+            "clone3 (CLONE_INTO_CGROUP, new {namespaces} namespaces)"
+        ));
     }
     if pid == 0 {
-        // The child. SAFETY (for the block): only raw async-signal-safe
-        // syscalls on fds and pointers prepared before clone3.
+        // The child: already in its cgroup and namespaces. Only raw
+        // async-signal-safe syscalls until execve.
         child_exec(
-            go_read.as_raw_fd(),
             err_write.as_raw_fd(),
             out_write,
+            hostname.as_ref(),
             &path,
             &argv_ptrs,
             &env_ptrs,
         );
     }
-    let pid = Pid::from_raw(pid);
-    drop(go_read);
     drop(err_write);
-    let stdout = out.map(|(r, _w)| File::from(r));
     let child = Child {
-        pid,
-        stdout,
-        placement,
+        pid: Pid::from_raw(pid),
+        stdout: out.map(|(r, _w)| File::from(r)),
+        placement: Placement::CloneIntoCgroup,
+        sandboxed: None,
         reaped: false,
     };
-    // The parent hook: place the child before letting it exec.
-    if let (Some(cgroup), Placement::ParentHook) = (cgroup, placement) {
-        cgroup.add(pid)?; // on error, dropping `child` kills and reaps it
-    }
-    nix::unistd::write(&go_write, b"x").context("tell the child to exec (pipe write)")?;
-    drop(go_write);
     // exec closes err_write (O_CLOEXEC): EOF means success; 4 bytes mean errno.
     let mut errno = [0u8; 4];
     let mut err_file = File::from(err_read);
@@ -225,9 +302,9 @@ pub fn spawn(
         let err = std::io::Error::from_raw_os_error(i32::from_ne_bytes(errno));
         return Err(err).with_context(|| format!("execve {program}"));
     }
-    Ok(child)
+    Ok(Some(child))
 }
-// ANCHOR_END: spawn
+// ANCHOR_END: clone_into
 
 /// The raw `clone3(2)` system call, fork-like (no shared memory, SIGCHLD on
 /// exit). Returns the child's pid in the parent, 0 in the child, -1 on error.
@@ -257,20 +334,19 @@ fn clone3(flags: u64, cgroup_fd: RawFd) -> libc::pid_t {
 
 /// The child between clone3 and execve. Never returns.
 fn child_exec(
-    go: RawFd,
     err: RawFd,
     out: RawFd,
+    hostname: Option<&CString>,
     path: &CString,
     argv: &[*const libc::c_char],
     env: &[*const libc::c_char],
 ) -> ! {
-    let mut byte = 0u8;
     // SAFETY: raw syscalls on descriptors we own and pointers to memory
     // prepared before clone3 (still valid in our copy of the address space).
     unsafe {
-        // Block until the parent has placed us in the cgroup.
-        if libc::read(go, (&mut byte as *mut u8).cast(), 1) != 1 {
-            libc::_exit(126);
+        if let Some(name) = hostname {
+            // Our own UTS namespace: this changes nobody else's hostname.
+            libc::sethostname(name.as_ptr(), name.as_bytes().len());
         }
         if out >= 0 {
             libc::dup2(out, 1);

@@ -125,10 +125,14 @@ pub fn busy(mib: usize) -> ! {
     }
 }
 
-/// Print the process's own `/proc/self/cgroup`, then exit: how a test sees
-/// where a child was before it ran any code of its own.
+/// Print the process's own `/proc/self/cgroup`, then its pid and hostname,
+/// and exit: how a test sees where a child was before it ran any code of its
+/// own, and which namespaces it got.
 pub fn whereami(out: &mut dyn Write) -> Result<()> {
     let text = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
     write!(out, "{text}")?;
+    let host = nix::unistd::gethostname().context("gethostname")?;
+    writeln!(out, "pid {}", std::process::id())?;
+    writeln!(out, "hostname {}", host.to_string_lossy())?;
     Ok(())
 }

@@ -120,15 +120,18 @@ fn cpu_max_throttles_hog() {
 }
 
 #[test]
-fn child_is_in_its_cgroup_before_it_runs() {
+fn child_is_in_its_cgroup_and_namespaces_before_it_runs() {
     if !step01::testing::need_root() {
         return;
     }
-    announce("child_is_in_its_cgroup_before_it_runs");
+    announce("child_is_in_its_cgroup_and_namespaces_before_it_runs");
     let (cg, _) = cgroup::create("test-where", &Limits::default()).expect("create");
     let mut child = start_exe(EXE, cg.as_ref(), &["whereami"], true).expect("start");
     let text = child.read_stdout().expect("read");
     child.wait().expect("wait");
+    // Step 02's namespaces: pid 1 of a new PID namespace, its own hostname.
+    assert!(text.lines().any(|l| l == "pid 1"), "{text}");
+    assert!(text.lines().any(|l| l == "hostname tincan"), "{text}");
     let wanted = format!("/{}/test-where", cgroup::PARENT);
     match cg.version() {
         "v2" => {

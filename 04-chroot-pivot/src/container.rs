@@ -1,24 +1,22 @@
 //! Running one program in a root filesystem: under chroot only, or as a
 //! small container (new namespaces, an optional cgroup, pivot_root).
 //!
-//! The child is created with clone(2) (namespaces of step 02), waits on a
-//! pipe until the parent has put it into its cgroup (step 03's parent
-//! hook), then sets up its root and execve(2)s the program. Errors in the
-//! child travel back to the parent through a close-on-exec pipe: the pipe
-//! closes without data when execve succeeds, so the parent can tell "the
-//! program ran" from "the set-up failed" and print the set-up error itself.
+//! Step 02's [`Sandbox`] does the process part: clone(2) into new
+//! namespaces, a parent hook while the child waits on a pipe (step 03 puts
+//! it into its cgroup there), a child hook, then execve(2), with set-up
+//! errors reported back to the parent. This step adds what the child hook
+//! does: enter the rootfs, by chroot(2) or by pivot_root(2) with fresh
+//! mounts (mount_namespaces(7)).
 
-use std::ffi::CString;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
+use step02::{Exit, Namespace, Namespaces, Sandbox};
 use step03::cgroup::Cgroup;
 
 use crate::pivot;
@@ -41,17 +39,23 @@ pub enum Isolation<'a> {
 
 /// The namespaces a container gets (namespaces(7)); the cgroup namespace is
 /// added by the child itself once it sits in its cgroup.
-pub const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWNS
-    .union(CloneFlags::CLONE_NEWPID)
-    .union(CloneFlags::CLONE_NEWUTS)
-    .union(CloneFlags::CLONE_NEWIPC)
-    .union(CloneFlags::CLONE_NEWNET);
+pub fn namespaces() -> Namespaces {
+    [
+        Namespace::Mount,
+        Namespace::Pid,
+        Namespace::Uts,
+        Namespace::Ipc,
+        Namespace::Net,
+    ]
+    .into_iter()
+    .fold(Namespaces::none(), Namespaces::with)
+}
 
 /// How the program ended, and what it printed (stdout and stderr).
 #[derive(Debug)]
 pub struct Finished {
-    /// The wait status of the child.
-    pub status: WaitStatus,
+    /// How the child ended.
+    pub exit: Exit,
     /// Everything it wrote to stdout and stderr.
     pub output: String,
 }
@@ -59,27 +63,14 @@ pub struct Finished {
 impl Finished {
     /// True when the program exited with status 0.
     pub fn success(&self) -> bool {
-        matches!(self.status, WaitStatus::Exited(_, 0))
+        self.exit.success()
     }
 
     /// The exit code, or 128 + signal as shells report it.
     pub fn code(&self) -> i32 {
-        match self.status {
-            WaitStatus::Exited(_, code) => code,
-            WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
-            _ => -1,
-        }
-    }
-}
-
-/// Kills and reaps the child if we return early.
-struct Reaper(Option<Pid>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0.take() {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
+        match self.exit {
+            Exit::Code(code) => code,
+            Exit::Signaled(signal) => 128 + signal as i32,
         }
     }
 }
@@ -125,89 +116,70 @@ pub fn run(rootfs: &Path, isolation: &Isolation, argv: &[&str]) -> Result<Finish
     let rootfs = rootfs
         .canonicalize()
         .with_context(|| format!("resolve rootfs {}", rootfs.display()))?;
-    let args = argv
-        .iter()
-        .map(|a| CString::new(*a).context("argument contains NUL"))
-        .collect::<Result<Vec<_>>>()?;
-    let Some(program) = args.first() else {
-        bail!("no program to run")
-    };
-    let env = [c"PATH=/bin".to_owned(), c"HOME=/root".to_owned()];
     let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (go_r, go_w) = pipe()?;
-    let flags = match isolation {
-        Isolation::Chroot => CloneFlags::empty(),
-        Isolation::Container { .. } => NAMESPACES,
-    };
-    let child_main = || -> isize {
-        let result = (|| -> Result<()> {
-            // If the runtime dies (Ctrl-C, a crash), the kernel kills us too:
-            // a PID namespace's init ignores SIGINT from its parent's namespace.
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
-            // Wait until the parent has placed us into the cgroup.
-            // (A 0-byte read means the parent died before saying "go".)
-            let mut byte = [0u8; 1];
-            if nix::unistd::read(&go_r, &mut byte).context("wait for the parent")? == 0 {
-                bail!("the parent exited before the container started");
+    let mut sandbox = match isolation {
+        Isolation::Chroot => Sandbox::new(Namespaces::none()),
+        Isolation::Container {
+            hostname, cgroup, ..
+        } => {
+            let sandbox = Sandbox::new(namespaces()).hostname(*hostname);
+            match cgroup {
+                // Step 03: into the cgroup while the child still waits.
+                Some(cgroup) => sandbox.parent_setup(|pid| cgroup.add(pid)),
+                None => sandbox,
             }
-            match isolation {
-                Isolation::Chroot => crate::chroot::enter(&rootfs)?,
-                Isolation::Container {
-                    options,
-                    hostname,
-                    cgroup,
-                } => {
-                    if cgroup.is_some() {
-                        // Now that we sit in our cgroup, make it our cgroup root.
-                        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
-                            .context("unshare(CLONE_NEWCGROUP)")?;
-                    }
-                    nix::unistd::sethostname(hostname).context("sethostname")?;
-                    let options = pivot::Options {
-                        cgroup_fs: cgroup.map(|c| c.version()),
-                        ..*options
-                    };
-                    pivot::pivot_into(&rootfs, options)?;
-                }
-            }
-            nix::unistd::dup2_stdout(&out_w).context("dup2 stdout")?;
-            nix::unistd::dup2_stderr(&out_w).context("dup2 stderr")?;
-            let Err(e) = nix::unistd::execve(program, &args, &env);
-            Err(e).with_context(|| format!("execve {} inside the rootfs", argv[0]))
-        })();
-        if let Err(e) = result {
-            // Short messages fit the pipe buffer, so one write does it.
-            let _ = nix::unistd::write(&err_w, format!("{e:#}").as_bytes());
         }
-        127
     };
-    let mut stack = vec![0u8; 1 << 20];
-    // SAFETY: the child gets a copy of our memory (no CLONE_VM) and its own
-    // stack; this program does not run other threads while it sets up (the
-    // test harness runs the binary, not this function).
-    let pid =
-        unsafe { nix::sched::clone(Box::new(child_main), &mut stack, flags, Some(libc::SIGCHLD)) }
-            .with_context(|| format!("clone({flags:?})"))?;
-    let mut reaper = Reaper(Some(pid));
-    drop((out_w, err_w, go_r));
-    if let Isolation::Container {
-        cgroup: Some(cgroup),
-        ..
-    } = isolation
-    {
-        cgroup.add(pid)?;
-    }
-    File::from(go_w)
-        .write_all(b"g")
-        .context("tell the child to go on")?;
-    let setup_error = read_to_end(err_r).context("read the child's set-up error")?;
-    if !setup_error.is_empty() {
-        bail!("container set-up failed: {setup_error}");
-    }
+    sandbox = sandbox.child_setup(|| {
+        // If the runtime dies (Ctrl-C, a crash), the kernel kills us too:
+        // a PID namespace's init ignores SIGINT sent from outside.
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
+        match isolation {
+            Isolation::Chroot => crate::chroot::enter(&rootfs)?,
+            Isolation::Container {
+                options, cgroup, ..
+            } => {
+                if cgroup.is_some() {
+                    // Now that we sit in our cgroup, make it our cgroup root.
+                    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+                        .context("unshare(CLONE_NEWCGROUP)")?;
+                }
+                let cgroup_fs = cgroup.map(|c| c.version());
+                pivot::pivot_into(
+                    &rootfs,
+                    pivot::Options {
+                        cgroup_fs,
+                        ..*options
+                    },
+                )?;
+            }
+        }
+        clean_environment();
+        nix::unistd::dup2_stdout(&out_w).context("dup2 stdout")?;
+        nix::unistd::dup2_stderr(&out_w).context("dup2 stderr")?;
+        Ok(())
+    });
+    let child = sandbox
+        .spawn_program(argv)
+        .context("container set-up failed")?;
+    // Our copy of the write end must go, or we would never see EOF.
+    drop(out_w);
     let output = read_to_end(out_r).context("read the program's output")?;
-    reaper.0 = None;
-    let status = waitpid(pid, None).with_context(|| format!("waitpid {pid}"))?;
-    Ok(Finished { status, output })
+    let exit = child.wait()?;
+    Ok(Finished { exit, output })
 }
 // ANCHOR_END: run
+
+/// The program gets a small, known environment, not the host's.
+fn clean_environment() {
+    for (key, _) in std::env::vars_os() {
+        // SAFETY: this runs in the freshly cloned child, which has a single
+        // thread, so nothing can read the environment concurrently.
+        unsafe { std::env::remove_var(key) };
+    }
+    // SAFETY: as above, single-threaded child.
+    unsafe {
+        std::env::set_var("PATH", "/bin");
+        std::env::set_var("HOME", "/root");
+    }
+}

@@ -15,8 +15,9 @@
 //!    private, bind the rootfs onto itself, pivot_root, unmount the old
 //!    root. [`mounts`] adds what a container needs inside: `/proc`, `/sys`,
 //!    `/dev`, `/tmp`.
-//! 5. [`container`] runs one program either way (with a step 03 cgroup for
-//!    the container), and [`demo`] shows both with the probe of step 01.
+//! 5. [`container`] runs one program either way: step 02's `Sandbox` for
+//!    the namespaces, a step 03 cgroup, and this step's root. [`demo`] shows
+//!    both with the probe of step 01.
 //!
 //! ```no_run
 //! use step04::container::{Isolation, run};
