@@ -21,7 +21,7 @@
 //!
 //! The `clone3` child runs between `clone3` and `execve` in a copy of a
 //! possibly multithreaded process, so it only makes raw, async-signal-safe
-//! syscalls (`read`, `dup2`, `execve`, `write`, `_exit`): no allocation, no
+//! syscalls (`sethostname`, `dup2`, `execve`, `write`, `_exit`): no allocation, no
 //! locks. (Step 02's Sandbox solves the same problem with a forked helper.)
 
 use std::ffi::CString;

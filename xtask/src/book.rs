@@ -43,22 +43,18 @@ fn mdbook() -> Result<PathBuf> {
         }
     }
     eprintln!("installing mdbook {MDBOOK_VERSION} into target/tools (once, about two minutes)");
-    util::run(
-        cargo()
-            .args([
-                "install",
-                "mdbook",
-                "--quiet",
-                "--locked",
-                "--version",
-                MDBOOK_VERSION,
-                "--no-default-features",
-                "--features",
-                "search",
-                "--root",
-            ])
-            .arg(root().join("target/tools")),
-    )?;
+    util::run(cargo().args([
+        "install",
+        "mdbook",
+        "--quiet",
+        "--locked",
+        "--version",
+        MDBOOK_VERSION,
+        "--no-default-features",
+        "--features",
+        "search",
+        "--root",
+    ]).arg(root().join("target/tools")))?;
     Ok(local)
 }
 
@@ -67,21 +63,16 @@ pub fn export_snapshots(out: &Path) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     for crate_dir in fs::read_dir(root())? {
         let snaps = crate_dir?.path().join("tests/snapshots");
-        let Ok(entries) = fs::read_dir(&snaps) else {
-            continue;
-        };
+        let Ok(entries) = fs::read_dir(&snaps) else { continue };
         for entry in entries {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "snap") {
                 continue;
             }
-            let text =
-                fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+            let text = fs::read_to_string(&path)
+                .with_context(|| format!("read {}", path.display()))?;
             let body = strip_header(&text);
-            let name = path
-                .file_stem()
-                .expect("a .snap file has a stem")
-                .to_string_lossy();
+            let name = path.file_stem().expect("a .snap file has a stem").to_string_lossy();
             let dest = out.join(format!("{name}.txt"));
             fs::write(&dest, body).with_context(|| format!("write {}", dest.display()))?;
         }
@@ -110,16 +101,11 @@ fn check_includes(src: &Path) -> Result<()> {
             continue;
         }
         let text = fs::read_to_string(&chapter)?;
-        for (_, rest) in text
-            .match_indices("{{#include ")
-            .map(|(i, _)| ((), &text[i + 11..]))
-        {
+        for (_, rest) in text.match_indices("{{#include ").map(|(i, _)| ((), &text[i + 11..])) {
             let Some(end) = rest.find("}}") else { continue };
             let spec = rest[..end].trim();
             let (file, anchor) = match spec.split_once(':') {
-                Some((f, a)) if !a.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
-                    (f, Some(a))
-                }
+                Some((f, a)) if !a.chars().next().is_some_and(|c| c.is_ascii_digit()) => (f, Some(a)),
                 Some((f, _)) => (f, None),
                 None => (spec, None),
             };
@@ -130,19 +116,13 @@ fn check_includes(src: &Path) -> Result<()> {
             };
             if let Some(anchor) = anchor {
                 if !body.contains(&format!("ANCHOR: {anchor}")) {
-                    problems.push(format!(
-                        "{}: no anchor {anchor} in {file}",
-                        chapter.display()
-                    ));
+                    problems.push(format!("{}: no anchor {anchor} in {file}", chapter.display()));
                 }
             }
         }
     }
     if !problems.is_empty() {
-        bail!(
-            "the book includes what does not exist:\n  {}",
-            problems.join("\n  ")
-        );
+        bail!("the book includes what does not exist:\n  {}", problems.join("\n  "));
     }
     Ok(())
 }

@@ -72,11 +72,7 @@ pub fn run(only: Option<&str>) -> Result<()> {
         .filter(|s| only.is_none_or(|n| s.number == n.trim_start_matches("step")))
         .collect();
     if steps.is_empty() {
-        bail!(
-            "no step {:?}; the steps are {}",
-            only.unwrap_or(""),
-            numbers()
-        );
+        bail!("no step {:?}; the steps are {}", only.unwrap_or(""), numbers());
     }
     // Build as the calling user, so that target/ stays theirs even when a
     // demo later runs through sudo.
@@ -95,11 +91,7 @@ pub fn run(only: Option<&str>) -> Result<()> {
             println!("\n$ cargo run -p {} -- {}", step.package, args.join(" "));
             let status = cmd.status()?;
             if !status.success() {
-                bail!(
-                    "demo `{} {}` failed ({status})",
-                    step.package,
-                    args.join(" ")
-                );
+                bail!("demo `{} {}` failed ({status})", step.package, args.join(" "));
             }
         }
     }
@@ -108,11 +100,7 @@ pub fn run(only: Option<&str>) -> Result<()> {
 }
 
 fn numbers() -> String {
-    STEPS
-        .iter()
-        .map(|s| s.number)
-        .collect::<Vec<_>>()
-        .join(", ")
+    STEPS.iter().map(|s| s.number).collect::<Vec<_>>().join(", ")
 }
 
 fn target_dir() -> std::path::PathBuf {
@@ -120,11 +108,7 @@ fn target_dir() -> std::path::PathBuf {
 }
 
 fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
 }
 
 fn demo_command(bin: &std::path::Path, needs: Needs) -> Command {
@@ -134,13 +118,10 @@ fn demo_command(bin: &std::path::Path, needs: Needs) -> Command {
         Needs::Kvm => !is_root() && !kvm_usable(),
     };
     if privileged {
-        println!(
-            "(this demo needs {}; running it through sudo)",
-            match needs {
-                Needs::Kvm => "access to /dev/kvm",
-                _ => "root",
-            }
-        );
+        println!("(this demo needs {}; running it through sudo)", match needs {
+            Needs::Kvm => "access to /dev/kvm",
+            _ => "root",
+        });
         let mut cmd = Command::new("sudo");
         cmd.arg("--preserve-env=TINCAN_REDACT").arg(bin);
         cmd

@@ -50,14 +50,7 @@ pub fn is_root() -> bool {
 /// `cargo xtask ci`: what `.ci/run` checks, minus installing packages.
 pub fn ci() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--workspace"]))?;
     crate::book::run(false)
 }
