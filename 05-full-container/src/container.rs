@@ -179,6 +179,10 @@ pub fn run_with(
                 .map(|n| step03::limits::Limit::Value(n as u64)),
             ..Default::default()
         };
+        // Write down where the cgroups will be *before* creating them: a
+        // kill -9 between the mkdir and the next save must not leak one.
+        res.state.cgroups = planned_cgroups(&config.id);
+        root.save(&res.state)?;
         let (cgroup, cgroup_notes) = step03::cgroup::create(&config.id, &limits)?;
         notes = cgroup_notes;
         res.state.cgroups = cgroup.dirs();
@@ -352,6 +356,23 @@ pub fn run_with(
     Ok(status)
 }
 // ANCHOR_END: run
+
+/// Every directory step 03 may create for container `id`: `tincan/<id>`
+/// under each hierarchy mounted in /sys/fs/cgroup (v1), or under the
+/// unified root (v2). Cleanup tolerates those that never existed.
+fn planned_cgroups(id: &str) -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path().join("tincan").join(id))
+        .collect();
+    dirs.push(base.join("tincan").join(id));
+    dirs.sort();
+    dirs
+}
 
 /// The child's side. Returns only on error (after sending it to the parent).
 fn child(

@@ -292,4 +292,3 @@ pub fn spec(dir: &Path, out: &mut dyn std::io::Write) -> Result<()> {
     )?;
     Ok(())
 }
-
