@@ -414,3 +414,53 @@ fn rootless_user_is_root_only_inside_its_user_namespace() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("need root"), "{}", stderr(&out));
 }
+
+#[test]
+fn kill_9_at_any_moment_of_set_up_leaves_nothing_after_cleanup() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("kill9-setup");
+    let state = TempDir::new("state-kill9-setup");
+    // Kill tincan after 0, 1, 2, 4... ms: somewhere between parsing the
+    // command line and running the program, whatever it had created.
+    for (i, delay_ms) in [0u64, 1, 2, 3, 5, 8, 12, 20].into_iter().enumerate() {
+        let name = format!("tincan-setup-{i}");
+        let mut child = Command::new(TINCAN)
+            .arg("--root")
+            .arg(state.path())
+            .args([
+                "run",
+                "--rootfs",
+                image.path().to_str().expect("utf-8"),
+                "--name",
+                &name,
+            ])
+            .args([
+                "--memory",
+                "64m",
+                "--",
+                "/bin/sleep",
+                &format!("{}", 7000 + i),
+            ])
+            .spawn()
+            .expect("spawn tincan");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().expect("kill -9");
+        child.wait().expect("reap");
+        let out = tincan(state.path(), &["cleanup"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_nothing_left(state.path(), &name);
+        // And no container process: the kernel killed it with its tincan.
+        let marker = format!("/bin/sleep\0{}\0", 7000 + i);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == marker.as_bytes()))
+        {
+            assert!(Instant::now() < deadline, "{name}'s process survived");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
