@@ -1,0 +1,177 @@
+//! The command line of `tincan`: `run` for people (docker-like flags), and
+//! the OCI lifecycle verbs that podman and other engines call.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// tincan: a small container runtime, built one kernel mechanism at a time.
+#[derive(Debug, Parser)]
+#[command(name = "tincan", version, about, long_about = None)]
+pub struct Cli {
+    /// Directory of container states (runc's `--root`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// tincan's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in a new container, and wait for it (like `docker run --rm`).
+    Run(Box<RunArgs>),
+    /// Write a default OCI config.json in the current directory (like `runc spec`).
+    Spec {
+        /// Write into this bundle directory instead of the current one.
+        #[arg(long, short = 'b', value_name = "DIR")]
+        bundle: Option<PathBuf>,
+    },
+    /// List every capability, which ones Docker keeps, and which this host has.
+    Capabilities,
+    /// Remove leftovers of containers whose tincan process died.
+    Cleanup,
+    /// Try to escape (run this inside a container): each attempt and what stopped it.
+    Escape {
+        /// Only these attempts (default: all).
+        names: Vec<String>,
+        /// Exit with the effective uid as status (used by the setuid attempt).
+        #[arg(long, hide = true)]
+        exit_euid: bool,
+    },
+    /// OCI: set up a container from a bundle, without starting its program.
+    Create {
+        /// The bundle directory (config.json + rootfs).
+        #[arg(long, short = 'b', value_name = "DIR", default_value = ".")]
+        bundle: PathBuf,
+        /// Write the container's pid to this file.
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Unix socket to send the terminal's file descriptor to (for `-t`).
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
+        /// Container id.
+        id: String,
+    },
+    /// OCI: start the program of a created container.
+    Start {
+        /// Container id.
+        id: String,
+    },
+    /// OCI: send a signal (a number or a name such as TERM) to a container.
+    Kill {
+        /// Container id.
+        id: String,
+        /// Signal, default TERM.
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// OCI: remove a stopped container (`--force`: kill it first).
+    Delete {
+        /// Kill the container if it still runs.
+        #[arg(long, short = 'f')]
+        force: bool,
+        /// Container id.
+        id: String,
+    },
+    /// OCI: print a container's state as JSON.
+    State {
+        /// Container id.
+        id: String,
+    },
+}
+
+/// `tincan run`'s options, named as in `docker run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Image directory to run (default: the workspace's toolbox rootfs).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "bundle"])]
+    pub rootfs: Option<PathBuf>,
+    /// Image as a tar archive (unpacked once into a cache).
+    #[arg(long, value_name = "TAR", conflicts_with = "bundle")]
+    pub image: Option<PathBuf>,
+    /// Container name (default: tincan-<random>).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Hostname inside the container (default: the name).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Memory limit: 64m, 1g...
+    #[arg(long, short = 'm', value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// CPU limit in CPUs: 0.5 = half of one CPU.
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<String>,
+    /// Maximum number of processes.
+    #[arg(long, value_name = "N")]
+    pub pids_limit: Option<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Set an environment variable (repeatable).
+    #[arg(long, short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(long, short = 'w', value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Run as this numeric user (and group).
+    #[arg(long, short = 'u', value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Bind mount a host directory (repeatable).
+    #[arg(long, short = 'v', value_name = "HOST:CONTAINER[:ro]")]
+    pub volume: Vec<String>,
+    /// Allow a device in the device cgroup, as `docker run`: 'b 7:* rwm' (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Print each set-up step and the system calls behind it.
+    #[arg(long)]
+    pub explain: bool,
+    /// `unconfined` switches the seccomp filter off.
+    #[arg(long, value_name = "PROFILE", default_value = "default")]
+    pub seccomp: String,
+    /// Add a capability to Docker's default set (repeatable; ALL for all).
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from Docker's default set (repeatable; ALL for all).
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Run an OCI bundle instead: `--bundle DIR ID`.
+    #[arg(long, value_name = "DIR", requires = "id")]
+    pub bundle: Option<PathBuf>,
+    /// Container id, with --bundle.
+    #[arg(requires = "bundle")]
+    pub id: Option<String>,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn podman_calls_parse() {
+        for line in [
+            "tincan create --bundle /b --pid-file /p ctr",
+            "tincan create --bundle /b --pid-file /p --console-socket /s ctr",
+            "tincan start ctr",
+            "tincan kill ctr 15",
+            "tincan kill ctr 9",
+            "tincan delete --force ctr",
+            "tincan state ctr",
+            "tincan run --memory 64m --cap-drop ALL --seccomp unconfined -- sh -c true",
+            "tincan run --bundle /b ctr",
+        ] {
+            Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+    }
+}

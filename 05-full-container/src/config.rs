@@ -1,0 +1,451 @@
+//! What to run and how: the one description of a container that both
+//! front doors produce — `tincan run` flags (for people) and an OCI bundle's
+//! `config.json` (for machines, see [`crate::oci`]) — and that the set-up
+//! code reads. Also the parsers for the human flags (`--memory 64m`,
+//! `--cpus 0.5`, `--user 1000:1000`, `--volume /src:/dst:ro`).
+//!
+//! Parsing everything *before* creating anything is what makes bad input
+//! cheap: a typo fails with one line and leaves nothing behind to clean up.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+use crate::capabilities::ProcessCapabilities;
+use crate::seccomp::Profile;
+
+/// One namespace the container gets (namespaces(7)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// Its name as in `/proc/self/ns/` (`pid`, `net`, `mnt`...).
+    pub kind: &'static str,
+    /// The `CLONE_NEW*` flag that creates it.
+    pub flag: libc::c_int,
+    /// Join this existing namespace (setns(2)) instead of creating one.
+    pub path: Option<PathBuf>,
+}
+
+/// Every namespace kind tincan knows, with its clone flag.
+pub const NAMESPACE_KINDS: [(&str, libc::c_int); 7] = [
+    ("user", libc::CLONE_NEWUSER),
+    ("mnt", libc::CLONE_NEWNS),
+    ("pid", libc::CLONE_NEWPID),
+    ("net", libc::CLONE_NEWNET),
+    ("uts", libc::CLONE_NEWUTS),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+];
+
+/// A uid or gid mapping of a user namespace (user_namespaces(7)): ids
+/// `container..container+size` inside are `host..host+size` outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    /// First id inside the namespace.
+    pub container: u32,
+    /// First id outside.
+    pub host: u32,
+    /// How many ids.
+    pub size: u32,
+}
+
+/// One mount to make inside the container (mount(8) vocabulary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    /// Where, inside the container.
+    pub destination: PathBuf,
+    /// Filesystem type (`proc`, `tmpfs`, `bind`...).
+    pub typ: String,
+    /// Source (a host path for bind mounts, a label otherwise).
+    pub source: String,
+    /// Options: flags (`ro`, `nosuid`, `rbind`) and data (`mode=755`).
+    pub options: Vec<String>,
+}
+
+/// A resource limit (setrlimit(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `libc::RLIMIT_*`.
+    pub resource: libc::c_int,
+    /// Its name, for messages.
+    pub name: &'static str,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// One line of a device allowlist, in the cgroup v1 `devices.allow` syntax:
+/// `c 1:3 rwm` (type, major:minor with `*` for any, access).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    /// Allow (true) or deny.
+    pub allow: bool,
+    /// `c 1:3 rwm`, `a *:* rwm`...
+    pub rule: String,
+}
+
+/// The cgroup limits (step 03).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// memory.limit_in_bytes / memory.max, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// CPU bandwidth: (quota, period) in microseconds; 0.5 CPU = (50000, 100000).
+    pub cpu_quota: Option<(i64, u64)>,
+    /// pids.max.
+    pub pids: Option<i64>,
+    /// Device rules, applied in order after denying everything.
+    pub devices: Vec<DeviceRule>,
+}
+
+/// Everything tincan needs to start one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// Container id (`tincan-<random>` when not given).
+    pub id: String,
+    /// The root filesystem: an image directory.
+    pub rootfs: PathBuf,
+    /// Put a writable overlay (upper + work dir) on top of `rootfs` (the
+    /// `tincan run` default), or use `rootfs` itself (OCI bundles).
+    pub overlay: bool,
+    /// Remount `/` read-only.
+    pub readonly_rootfs: bool,
+    /// The command and its arguments.
+    pub args: Vec<String>,
+    /// `KEY=value` environment.
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    pub cwd: PathBuf,
+    /// User id, group id, supplementary groups.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub additional_gids: Vec<u32>,
+    /// umask(2) for the process, if set.
+    pub umask: Option<u32>,
+    /// Hostname (UTS namespace).
+    pub hostname: Option<String>,
+    /// Namespaces to create or join.
+    pub namespaces: Vec<Namespace>,
+    /// User namespace mappings.
+    pub uid_mappings: Vec<IdMap>,
+    /// Group mappings.
+    pub gid_mappings: Vec<IdMap>,
+    /// Extra mounts, in order.
+    pub mounts: Vec<MountSpec>,
+    /// Paths hidden from the container (a /dev/null or empty tmpfs on top).
+    pub masked_paths: Vec<PathBuf>,
+    /// Paths remounted read-only.
+    pub readonly_paths: Vec<PathBuf>,
+    /// The five capability sets.
+    pub capabilities: ProcessCapabilities,
+    /// prctl(PR_SET_NO_NEW_PRIVS).
+    pub no_new_privileges: bool,
+    /// The seccomp filter.
+    pub seccomp: Profile,
+    /// Resource limits.
+    pub rlimits: Vec<Rlimit>,
+    /// /proc/self/oom_score_adj.
+    pub oom_score_adj: Option<i32>,
+    /// Namespaced sysctls to set inside (`net.ipv4.ip_forward` = `1`).
+    pub sysctl: BTreeMap<String, String>,
+    /// cgroup limits.
+    pub limits: Limits,
+    /// Cgroup path relative to each hierarchy's root (`/tincan/<id>` by default).
+    pub cgroups_path: Option<PathBuf>,
+    /// Mount propagation of the root (`rprivate` by default).
+    pub rootfs_propagation: Option<String>,
+}
+
+// ANCHOR: docker_paths
+/// Paths Docker hides from containers: they leak host information (kcore is
+/// the host's memory, keys the kernel keyrings, timer_list other processes'
+/// timers) or control the host's firmware.
+pub const DOCKER_MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths Docker makes read-only: writing them would change the host's kernel
+/// (`/proc/sys` is mostly not namespaced; `sysrq-trigger` can crash or
+/// reboot the machine).
+pub const DOCKER_READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Docker's device allowlist (cgroup v1 `devices.allow` lines), applied after
+/// `a *:* rwm` is denied: the character devices every program expects, and
+/// no block device at all (a container that could open `/dev/sda` could read
+/// the host's disk).
+pub const DOCKER_DEVICES: &[&str] = &[
+    "c *:* m",     // mknod of any char device (opening is what counts)
+    "b *:* m",     // mknod of any block device
+    "c 1:3 rwm",   // /dev/null
+    "c 1:5 rwm",   // /dev/zero
+    "c 1:7 rwm",   // /dev/full
+    "c 1:8 rwm",   // /dev/random
+    "c 1:9 rwm",   // /dev/urandom
+    "c 5:0 rwm",   // /dev/tty
+    "c 5:1 rwm",   // /dev/console
+    "c 5:2 rwm",   // /dev/ptmx
+    "c 136:* rwm", // /dev/pts/*
+];
+// ANCHOR_END: docker_paths
+
+/// The mounts every container gets before its volumes, as Docker and
+/// `runc spec` list them: (destination, type, options).
+pub const STANDARD_MOUNTS: &[(&str, &str, &str)] = &[
+    ("/proc", "proc", "nosuid,noexec,nodev"),
+    ("/dev", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"),
+    (
+        "/dev/pts",
+        "devpts",
+        "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620",
+    ),
+    (
+        "/dev/shm",
+        "tmpfs",
+        "nosuid,noexec,nodev,mode=1777,size=65536k",
+    ),
+    ("/dev/mqueue", "mqueue", "nosuid,noexec,nodev"),
+    ("/sys", "sysfs", "nosuid,noexec,nodev,ro"),
+    ("/tmp", "tmpfs", "nosuid,nodev,mode=1777"),
+];
+
+/// [`STANDARD_MOUNTS`] as [`MountSpec`]s.
+pub fn standard_mounts() -> Vec<MountSpec> {
+    STANDARD_MOUNTS
+        .iter()
+        .map(|(dest, typ, options)| MountSpec {
+            destination: (*dest).into(),
+            typ: (*typ).into(),
+            source: (*typ).into(),
+            options: options.split(',').map(String::from).collect(),
+        })
+        .collect()
+}
+
+/// Docker's device rules as [`DeviceRule`]s: deny all, then the allowlist.
+pub fn docker_devices() -> Vec<DeviceRule> {
+    let mut rules = vec![DeviceRule {
+        allow: false,
+        rule: "a *:* rwm".into(),
+    }];
+    rules.extend(DOCKER_DEVICES.iter().map(|r| DeviceRule {
+        allow: true,
+        rule: (*r).into(),
+    }));
+    rules
+}
+
+// ANCHOR: parse_memory
+/// Parse a memory size as `docker run --memory` does: a number with an
+/// optional unit `b`, `k`, `m`, `g` (powers of 1024; case does not matter).
+pub fn parse_memory(text: &str) -> Result<u64> {
+    let hint = "use a number with an optional unit b, k, m or g, e.g. --memory 64m";
+    let t = text.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix('b')
+        .filter(|r| r.ends_with(['k', 'm', 'g']))
+        .unwrap_or(&t);
+    let (digits, shift) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 10),
+        Some('m') => (&t[..t.len() - 1], 20),
+        Some('g') => (&t[..t.len() - 1], 30),
+        Some('b') => (&t[..t.len() - 1], 0),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid memory size {text:?}; {hint}"))?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| anyhow::anyhow!("memory size {text:?} is too large; {hint}"))?;
+    // The kernel rounds to pages, and a few MiB are needed just to start a shell.
+    if bytes < 6 << 20 {
+        bail!("memory size {text:?} is below Docker's minimum of 6m; {hint}");
+    }
+    Ok(bytes)
+}
+// ANCHOR_END: parse_memory
+
+/// Parse `--cpus 0.5` into a CFS quota and period in microseconds
+/// (`(50000, 100000)`): the container may use half of one CPU's time in
+/// every 100 ms period.
+pub fn parse_cpus(text: &str) -> Result<(i64, u64)> {
+    const PERIOD: u64 = 100_000;
+    let cpus: f64 = text
+        .trim()
+        .parse()
+        .ok()
+        .filter(|c: &f64| c.is_finite() && *c > 0.0)
+        .ok_or_else(|| {
+            anyhow::anyhow!("invalid --cpus {text:?}; use a positive number such as 0.5 or 2")
+        })?;
+    let quota = (cpus * PERIOD as f64).round() as i64;
+    if quota < 1000 {
+        bail!("--cpus {text:?} is too small; the kernel's minimum quota is 1 ms per 100 ms (0.01)");
+    }
+    Ok((quota, PERIOD))
+}
+
+/// Parse `--pids-limit 64`.
+pub fn parse_pids(text: &str) -> Result<i64> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            anyhow::anyhow!("invalid --pids-limit {text:?}; use a positive whole number such as 64")
+        })
+}
+
+/// Parse `--user UID[:GID]` (numbers only: the container's /etc/passwd is
+/// not read). Without a GID the group is 0, as Docker does for a numeric
+/// user that the image's /etc/passwd does not know.
+pub fn parse_user(text: &str) -> Result<(u32, u32)> {
+    let bad = || {
+        anyhow::anyhow!(
+            "invalid --user {text:?}; use numeric UID or UID:GID, e.g. --user 1000:1000"
+        )
+    };
+    let (uid, gid) = match text.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (text, None),
+    };
+    let uid: u32 = uid.parse().map_err(|_| bad())?;
+    let gid: u32 = match gid {
+        Some(g) => g.parse().map_err(|_| bad())?,
+        None => 0,
+    };
+    Ok((uid, gid))
+}
+
+/// Parse `--volume HOST:CONTAINER[:ro]` into a bind mount.
+pub fn parse_volume(text: &str) -> Result<MountSpec> {
+    let bad = |why: &str| {
+        anyhow::anyhow!(
+            "invalid --volume {text:?}: {why}; use HOST_DIR:CONTAINER_DIR[:ro], both absolute"
+        )
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    let (host, container, ro) = match parts.as_slice() {
+        [h, c] => (*h, *c, false),
+        [h, c, "ro"] => (*h, *c, true),
+        [h, c, "rw"] => (*h, *c, false),
+        [_, _, other] => return Err(bad(&format!("unknown option {other:?}"))),
+        _ => return Err(bad("expected two or three ':'-separated parts")),
+    };
+    if !host.starts_with('/') || !container.starts_with('/') {
+        return Err(bad("paths must be absolute"));
+    }
+    let host_path = std::fs::canonicalize(host)
+        .with_context(|| format!("--volume {text:?}: host path {host} does not exist"))?;
+    let mut options = vec!["rbind".to_string(), "nosuid".into(), "nodev".into()];
+    if ro {
+        options.push("ro".into());
+    }
+    Ok(MountSpec {
+        destination: container.into(),
+        typ: "bind".into(),
+        source: host_path.to_string_lossy().into_owned(),
+        options,
+    })
+}
+
+/// Parse `--env KEY=value` (a bare `KEY` takes tincan's own value, as in Docker).
+pub fn parse_env(text: &str) -> Result<String> {
+    match text.split_once('=') {
+        Some((k, _)) if !k.is_empty() => Ok(text.to_string()),
+        Some(_) => {
+            bail!("invalid --env {text:?}: the name before '=' is empty; use --env KEY=value")
+        }
+        None if text.is_empty() => bail!("invalid --env \"\"; use --env KEY=value"),
+        None => Ok(format!(
+            "{text}={}",
+            std::env::var(text).unwrap_or_default()
+        )),
+    }
+}
+
+/// Validate a container id: it names directories and cgroups, so keep it
+/// to letters, digits, `_` and `-`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
+    if !ok {
+        bail!("invalid container id {id:?}; use 1 to 64 letters, digits, '_' or '-'");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_memory_accepts_docker_units() {
+        assert_eq!(parse_memory("64m").expect("valid"), 64 << 20);
+        assert_eq!(parse_memory("64MB").expect("valid"), 64 << 20);
+        assert_eq!(parse_memory("1g").expect("valid"), 1 << 30);
+        assert_eq!(parse_memory("10485760").expect("valid"), 10 << 20);
+        assert_eq!(parse_memory("8192k").expect("valid"), 8 << 20);
+    }
+
+    #[test]
+    fn parse_memory_rejects_lots_with_a_hint() {
+        for bad in ["lots", "", "-5m", "1m", "99999999999g", "12q"] {
+            let err = parse_memory(bad).expect_err(bad).to_string();
+            assert!(err.contains("--memory 64m"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn parse_cpus_makes_quota_and_period() {
+        assert_eq!(parse_cpus("0.5").expect("valid"), (50_000, 100_000));
+        assert_eq!(parse_cpus("2").expect("valid"), (200_000, 100_000));
+        for bad in ["0", "-1", "half", "NaN", "0.001"] {
+            assert!(parse_cpus(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_user_and_volume_and_env() {
+        assert_eq!(parse_user("1000:100").expect("valid"), (1000, 100));
+        assert_eq!(parse_user("1000").expect("valid"), (1000, 0));
+        assert!(parse_user("nobody").is_err());
+        let v = parse_volume("/tmp:/data:ro").expect("valid");
+        assert_eq!(v.destination, PathBuf::from("/data"));
+        assert!(v.options.contains(&"ro".to_string()));
+        assert!(parse_volume("tmp:/data").is_err());
+        assert!(parse_volume("/tmp:/data:rx").is_err());
+        assert!(parse_volume("/no/such/dir/tincan:/data").is_err());
+        assert_eq!(parse_env("A=b=c").expect("valid"), "A=b=c");
+        assert!(parse_env("=x").is_err());
+    }
+
+    #[test]
+    fn validate_id_refuses_paths() {
+        assert!(validate_id("tincan-1").is_ok());
+        for bad in ["", "../x", "a/b", ".hidden", "a b"] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The device allowlist: which device files a container may open (the
+//! kernel's `Documentation/admin-guide/cgroup-v1/devices.rst`).
+//!
+//! `CAP_MKNOD` lets a container *create* `/dev/sda` (major 8, minor 0), and
+//! a device node is just a name for a driver: whoever can open it can read
+//! the host's disk. The cgroup v1 `devices` controller decides which
+//! `(type, major, minor)` may be opened, whatever the file is called: we
+//! write `a` (all) to `devices.deny`, then Docker's short list to
+//! `devices.allow` ([`crate::config::DOCKER_DEVICES`]).
+//!
+//! cgroup v2 has no `devices` files. The same job is done by a small
+//! eBPF program (bpf(2), `BPF_PROG_TYPE_CGROUP_DEVICE`) attached to the
+//! cgroup: the kernel runs it on every open and mknod of a device node and
+//! allows the access only if it returns 1. [`program`] writes that program
+//! instruction by instruction from the same rules, [`attach_v2`] loads and
+//! attaches it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::config::DeviceRule;
+
+/// Where the v1 devices controller is mounted on hosts that have it.
+pub const V1_MOUNT: &str = "/sys/fs/cgroup/devices";
+
+/// True when this host has the v1 devices controller.
+pub fn v1_available() -> bool {
+    Path::new(V1_MOUNT).join("devices.allow").exists()
+}
+
+// ANCHOR: apply
+/// Create `devices/tincan/<id>`, deny everything, allow `rules` in order,
+/// and return the directory (the caller records it and adds the container's
+/// process to it).
+pub fn create_v1(id: &str, rules: &[DeviceRule]) -> Result<PathBuf> {
+    let parent = Path::new(V1_MOUNT).join("tincan");
+    let dir = parent.join(id);
+    // Another tincan may remove the empty parent between our two mkdirs: retry.
+    for attempt in 0.. {
+        let _ = std::fs::create_dir(&parent);
+        match std::fs::create_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => continue,
+            other => other.with_context(|| format!("mkdir {}", dir.display()))?,
+        }
+        break;
+    }
+    let write = |file: &str, line: &str| {
+        std::fs::write(dir.join(file), line)
+            .with_context(|| format!("write {line:?} to {}", dir.join(file).display()))
+    };
+    let result = rules.iter().try_for_each(|rule| {
+        write(
+            if rule.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            },
+            &rule.rule,
+        )
+    });
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir(&dir);
+        return Err(e);
+    }
+    Ok(dir)
+}
+// ANCHOR_END: apply
+
+// ---- cgroup v2: an eBPF device program ------------------------------------
+
+/// One parsed allow rule: device type (`None`: any), major and minor
+/// (`None`: any), and the access bits (mknod 1, read 2, write 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allow {
+    /// 1 block, 2 char (`BPF_DEVCG_DEV_*`), `None` for `a`.
+    pub typ: Option<i32>,
+    /// Major number, `None` for `*`.
+    pub major: Option<i32>,
+    /// Minor number, `None` for `*`.
+    pub minor: Option<i32>,
+    /// `BPF_DEVCG_ACC_*` bits.
+    pub access: i32,
+}
+
+/// Parse rules into an allowlist. The program denies by default, so the
+/// rules must be "deny all" followed by allows (Docker's shape, and ours).
+pub fn allowlist(rules: &[DeviceRule]) -> Result<Vec<Allow>> {
+    let Some((first, rest)) = rules.split_first() else {
+        return Ok(Vec::new());
+    };
+    if first.allow || first.rule != "a *:* rwm" {
+        bail!("device rules must start with a deny of everything (a *:* rwm) on cgroup v2");
+    }
+    rest.iter()
+        .map(|r| {
+            if !r.allow {
+                bail!(
+                    "device rule {:?}: only allows may follow the first deny on cgroup v2",
+                    r.rule
+                );
+            }
+            parse_allow(&r.rule)
+        })
+        .collect()
+}
+
+/// Parse one rule in the `devices.allow` syntax (`c 1:3 rwm`), as
+/// `--device-cgroup-rule` takes it.
+pub fn parse_allow(rule: &str) -> Result<Allow> {
+    let bad = || {
+        anyhow::anyhow!("device rule {rule:?}: expected TYPE MAJOR:MINOR ACCESS, e.g. c 1:3 rwm")
+    };
+    let parts: Vec<&str> = rule.split_whitespace().collect();
+    let [typ, numbers, access] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let typ = match *typ {
+        "a" => None,
+        "b" => Some(1),
+        "c" => Some(2),
+        _ => return Err(bad()),
+    };
+    let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+    let num = |n: &str| -> Result<Option<i32>> {
+        if n == "*" {
+            Ok(None)
+        } else {
+            n.parse().map(Some).map_err(|_| bad())
+        }
+    };
+    let mut bits = 0;
+    for c in access.chars() {
+        bits |= match c {
+            'm' => 1,
+            'r' => 2,
+            'w' => 4,
+            _ => return Err(bad()),
+        };
+    }
+    Ok(Allow {
+        typ,
+        major: num(major)?,
+        minor: num(minor)?,
+        access: bits,
+    })
+}
+
+/// One eBPF instruction (`struct bpf_insn`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    code: u8,
+    regs: u8, // dst in the low 4 bits, src in the high 4
+    off: i16,
+    imm: i32,
+}
+
+const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        regs: (src << 4) | dst,
+        off,
+        imm,
+    }
+}
+
+// The opcodes we need (linux/bpf_common.h, linux/bpf.h).
+const LDX_MEM_W: u8 = 0x61; // dst = *(u32 *)(src + off)
+const MOV64_REG: u8 = 0xbf; // dst = src
+const MOV64_IMM: u8 = 0xb7; // dst = imm
+const AND64_IMM: u8 = 0x57; // dst &= imm
+const RSH64_IMM: u8 = 0x77; // dst >>= imm
+const JNE_IMM: u8 = 0x55; // if dst != imm goto pc + off
+const EXIT: u8 = 0x95; // return r0
+
+// ANCHOR: program
+/// The device program for `allows`. The kernel passes a
+/// `struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }`
+/// in r1, where `access_type` is `access << 16 | type`. For each rule: if
+/// the type, major and minor match and no access bit outside the rule's is
+/// asked for, return 1 (allow). After the last rule, return 0 (deny).
+pub fn program(allows: &[Allow]) -> Vec<Insn> {
+    let mut prog = vec![
+        insn(LDX_MEM_W, 2, 1, 0, 0),      // r2 = ctx->access_type
+        insn(MOV64_REG, 3, 2, 0, 0),      // r3 = r2
+        insn(AND64_IMM, 3, 0, 0, 0xffff), // r3 = type
+        insn(RSH64_IMM, 2, 0, 0, 16),     // r2 = access
+        insn(LDX_MEM_W, 4, 1, 4, 0),      // r4 = ctx->major
+        insn(LDX_MEM_W, 5, 1, 8, 0),      // r5 = ctx->minor
+    ];
+    for allow in allows {
+        let mut block = Vec::new();
+        // Each test jumps past the rest of this block when it fails; the
+        // offsets are filled in once the block's length is known.
+        if let Some(t) = allow.typ {
+            block.push(insn(JNE_IMM, 3, 0, 0, t));
+        }
+        if let Some(major) = allow.major {
+            block.push(insn(JNE_IMM, 4, 0, 0, major));
+        }
+        if let Some(minor) = allow.minor {
+            block.push(insn(JNE_IMM, 5, 0, 0, minor));
+        }
+        block.push(insn(MOV64_REG, 0, 2, 0, 0)); // r0 = access
+        block.push(insn(AND64_IMM, 0, 0, 0, !allow.access)); // r0 = access bits not allowed
+        block.push(insn(JNE_IMM, 0, 0, 0, 0)); // any left: no match
+        block.push(insn(MOV64_IMM, 0, 0, 0, 1)); // allow
+        block.push(insn(EXIT, 0, 0, 0, 0));
+        let len = block.len();
+        for (i, ins) in block.iter_mut().enumerate() {
+            if ins.code == JNE_IMM {
+                ins.off = (len - i - 1) as i16;
+            }
+        }
+        prog.extend(block);
+    }
+    prog.push(insn(MOV64_IMM, 0, 0, 0, 0)); // deny
+    prog.push(insn(EXIT, 0, 0, 0, 0));
+    prog
+}
+// ANCHOR_END: program
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+
+/// `union bpf_attr`, as raw bytes: big enough for every field we set.
+#[repr(C, align(8))]
+struct BpfAttr([u8; 128]);
+
+impl BpfAttr {
+    fn put(&mut self, offset: usize, bytes: &[u8]) {
+        self.0[offset..offset + bytes.len()].copy_from_slice(bytes);
+    }
+}
+
+// ANCHOR: attach_v2
+/// Load the device program for `rules` and attach it to the cgroup v2
+/// directory `cgroup`. It stays attached (and alive) as long as the cgroup
+/// exists.
+pub fn attach_v2(cgroup: &Path, rules: &[DeviceRule]) -> Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let prog = program(&allowlist(rules)?);
+    let license = c"GPL";
+    let mut attr = BpfAttr([0; 128]);
+    attr.put(0, &BPF_PROG_TYPE_CGROUP_DEVICE.to_ne_bytes());
+    attr.put(4, &(prog.len() as u32).to_ne_bytes());
+    attr.put(8, &(prog.as_ptr() as u64).to_ne_bytes());
+    attr.put(16, &(license.as_ptr() as u64).to_ne_bytes());
+    // SAFETY: attr is a zeroed bpf_attr whose pointers (program, license)
+    // stay valid for the duration of the call.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const BpfAttr, 128) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("bpf(BPF_PROG_LOAD) of the device program (the verifier refused it)");
+    }
+    // SAFETY: the kernel just returned this new descriptor; we own it.
+    let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let dir = std::fs::File::open(cgroup).with_context(|| format!("open {}", cgroup.display()))?;
+    let mut attr = BpfAttr([0; 128]);
+    attr.put(0, &(dir.as_raw_fd() as u32).to_ne_bytes());
+    attr.put(4, &(prog_fd.as_raw_fd() as u32).to_ne_bytes());
+    attr.put(8, &BPF_CGROUP_DEVICE.to_ne_bytes());
+    // SAFETY: attr holds two open descriptors and constants.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &attr as *const BpfAttr, 128) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("bpf(BPF_PROG_ATTACH) to {}", cgroup.display()));
+    }
+    Ok(())
+}
+// ANCHOR_END: attach_v2
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_rules_become_an_allowlist() {
+        let allows = allowlist(&crate::config::docker_devices()).expect("docker's rules");
+        assert_eq!(allows.len(), crate::config::DOCKER_DEVICES.len());
+        assert_eq!(
+            allows[2],
+            Allow {
+                typ: Some(2),
+                major: Some(1),
+                minor: Some(3),
+                access: 7
+            }
+        );
+        assert_eq!(
+            allows[10],
+            Allow {
+                typ: Some(2),
+                major: Some(136),
+                minor: None,
+                access: 7
+            }
+        );
+        let prog = program(&allows);
+        assert_eq!(prog.last().map(|i| i.code), Some(EXIT));
+    }
+}

@@ -1,0 +1,185 @@
+//! The OCI lifecycle verbs that engines such as podman call: `create`,
+//! `start`, `kill`, `delete`, `state` (the OCI runtime spec's
+//! `runtime.md`; runc(8)).
+//!
+//! `create` sets everything up and stops the container's process just
+//! before `execve`; `start` lets it go. Between the two, an engine attaches
+//! its logging and networking. tincan's `create` forks a *monitor* that
+//! outlives the command: it owns the container (parent of its PID 1, so
+//! `PR_SET_PDEATHSIG` still works), waits for it, and removes its cgroups,
+//! overlay and state when it exits. The gate is a FIFO in the state
+//! directory: the container blocks reading it; `start` writes one byte.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
+use nix::unistd::{ForkResult, fork, pipe2, setsid};
+
+use crate::container::{EXEC_FIFO, Explain, Gate, run_with};
+use crate::state::{StateRoot, Status};
+
+// ANCHOR: create
+/// `tincan create --bundle B [--pid-file F] ID`.
+pub fn create(root: &StateRoot, bundle: &Path, id: &str, pid_file: Option<&Path>) -> Result<()> {
+    // Everything is validated before the fork: bad input is one line here.
+    let config = crate::oci::load(bundle, id)?;
+    let bundle = bundle
+        .canonicalize()
+        .with_context(|| format!("resolve {}", bundle.display()))?;
+    let (ready_read, ready_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    // SAFETY: tincan is single-threaded here; the child runs the monitor and exits.
+    match unsafe { fork() }.context("fork the monitor")? {
+        ForkResult::Child => {
+            drop(ready_read);
+            // A session of its own: the engine's terminal and process group
+            // signals do not reach the monitor.
+            let _ = setsid();
+            let gate = Gate {
+                ready: &ready_write,
+                bundle,
+            };
+            let code = match run_with(&config, root, Explain(false), Some(gate)) {
+                Ok(status) => status,
+                Err(e) => {
+                    let _ = nix::unistd::write(&ready_write, format!("error {e:#}\n").as_bytes());
+                    1
+                }
+            };
+            std::process::exit(code);
+        }
+        ForkResult::Parent { .. } => {
+            drop(ready_write);
+            let mut line = String::new();
+            BufReader::new(std::fs::File::from(ready_read))
+                .read_line(&mut line)
+                .context("read the monitor's report")?;
+            let line = line.trim_end();
+            if let Some(pid) = line.strip_prefix("ok ") {
+                if let Some(file) = pid_file {
+                    std::fs::write(file, pid)
+                        .with_context(|| format!("write pid file {}", file.display()))?;
+                }
+                Ok(())
+            } else {
+                bail!(
+                    "{}",
+                    line.strip_prefix("error ")
+                        .unwrap_or("the monitor died during set-up")
+                )
+            }
+        }
+    }
+}
+// ANCHOR_END: create
+
+/// `tincan start ID`: release a created container.
+pub fn start(root: &StateRoot, id: &str) -> Result<()> {
+    let mut state = root.load(id)?;
+    if state.status != Status::Created {
+        bail!(
+            "container {id:?} is {:?}, not created; only a created container can be started",
+            state.status
+        );
+    }
+    let fifo = root.dir(id).join(EXEC_FIFO);
+    // O_NONBLOCK: if nobody reads the FIFO (the container died), fail at once (ENXIO).
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .with_context(|| format!("open {} (is the container still there?)", fifo.display()))?;
+    std::io::Write::write_all(&mut &file, b"s")
+        .with_context(|| format!("write {}", fifo.display()))?;
+    state.status = Status::Running;
+    root.save(&state)
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Parse a signal as engines send it: `15`, `TERM` or `SIGTERM`.
+pub fn parse_signal(text: &str) -> Result<Signal> {
+    let bad =
+        || anyhow::anyhow!("unknown signal {text:?}; use a number (15) or a name (TERM, SIGKILL)");
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let name = text.to_ascii_uppercase();
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
+    name.parse().map_err(|_| bad())
+}
+
+/// `tincan kill ID SIGNAL`.
+pub fn kill(root: &StateRoot, id: &str, signal: &str) -> Result<()> {
+    let signal = parse_signal(signal)?;
+    let state = root.load(id)?;
+    let init = state
+        .init
+        .filter(|p| p.is_alive())
+        .with_context(|| format!("container {id:?} is not running"))?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), signal)
+        .with_context(|| format!("kill {} {signal}", init.pid))
+}
+
+/// `tincan delete [--force] ID`.
+pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
+    let state = match root.load(id) {
+        Ok(state) => state,
+        // Its monitor already removed it when it exited: nothing to do.
+        Err(_) if force && !root.dir(id).exists() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if let Some(init) = state.init.filter(|p| p.is_alive()) {
+        if !force && state.status != Status::Created {
+            bail!("container {id:?} is running; stop it first or use `tincan delete --force {id}`");
+        }
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), Signal::SIGKILL);
+    }
+    // The monitor removes everything once its container is gone; give it a moment.
+    for _ in 0..200 {
+        if !root.dir(id).exists() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    root.destroy(&root.load(id)?)
+}
+
+/// `tincan state ID`: the OCI state as JSON.
+pub fn state_json(root: &StateRoot, id: &str) -> Result<String> {
+    let state = root.load(id)?;
+    let alive = state.init.filter(|p| p.is_alive());
+    let status = match (state.status, alive) {
+        (Status::Created | Status::Running, None) => Status::Stopped,
+        (s, _) => s,
+    };
+    let json = serde_json::json!({
+        "ociVersion": state.oci_version,
+        "id": state.id,
+        "status": status,
+        "pid": alive.map_or(0, |p| p.pid),
+        "bundle": state.bundle,
+        "annotations": {},
+    });
+    serde_json::to_string_pretty(&json).context("serialize state")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_as_podman_sends_them() {
+        assert_eq!(parse_signal("15").expect("valid"), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").expect("valid"), Signal::SIGKILL);
+        assert_eq!(parse_signal("TERM").expect("valid"), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigkill").expect("valid"), Signal::SIGKILL);
+        assert!(parse_signal("99").is_err());
+        assert!(parse_signal("FOO").is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! `tincan`: parse the command line, clean up after any tincan that died,
+//! then call the library.
+
+mod cli;
+
+use std::io::Write;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use step05::state::{StateRoot, cleanup, default_root};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let root = StateRoot::new(cli.root.clone().unwrap_or_else(default_root));
+    let mut out = std::io::stdout().lock();
+    // Whatever a previous, killed tincan left behind goes first.
+    let uses_state = !matches!(
+        cli.command,
+        Command::Spec { .. } | Command::Capabilities | Command::Escape { .. }
+    );
+    if uses_state {
+        if let Err(e) = cleanup(&root) {
+            eprintln!("warning: cleanup of dead containers failed: {e:#}");
+        }
+    }
+    let result = match cli.command {
+        Command::Run(args) => match run(*args, &root) {
+            // The container's own exit status becomes ours.
+            Ok(status) => return std::process::ExitCode::from(status as u8),
+            Err(e) => Err(e),
+        },
+        Command::Spec { bundle } => step05::spec(&bundle.unwrap_or_else(|| ".".into()), &mut out),
+        Command::Capabilities => step05::capabilities::listing()
+            .and_then(|text| out.write_all(text.as_bytes()).map_err(Into::into)),
+        Command::Cleanup => Ok(()),
+        Command::Escape {
+            exit_euid: true, ..
+        } => {
+            return std::process::ExitCode::from(nix::unistd::geteuid().as_raw() as u8);
+        }
+        Command::Escape { names, .. } => {
+            let (table, _successes) = step05::escape::run_attempts(&names);
+            out.write_all(table.as_bytes()).map_err(Into::into)
+        }
+        Command::Create {
+            bundle,
+            pid_file,
+            console_socket,
+            id,
+        } => match console_socket {
+            Some(_) => Err(anyhow::anyhow!(
+                "--console-socket (a terminal, podman's -t) is not supported yet; run without -t"
+            )),
+            None => step05::lifecycle::create(&root, &bundle, &id, pid_file.as_deref()),
+        },
+        Command::Start { id } => step05::lifecycle::start(&root, &id),
+        Command::Kill { id, signal } => step05::lifecycle::kill(&root, &id, &signal),
+        Command::Delete { force, id } => step05::lifecycle::delete(&root, &id, force),
+        Command::State { id } => step05::lifecycle::state_json(&root, &id)
+            .and_then(|json| writeln!(out, "{json}").map_err(Into::into)),
+    };
+    step01::exit_with(result)
+}
+
+fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
+    let explain = step05::container::Explain(args.explain);
+    if let (Some(bundle), Some(id)) = (&args.bundle, &args.id) {
+        let config = step05::oci::load(bundle, id)?;
+        return step05::container::run(&config, root, explain);
+    }
+    let flags = step05::RunFlags {
+        rootfs: args.rootfs,
+        image: args.image,
+        name: args.name,
+        hostname: args.hostname,
+        memory: args.memory,
+        cpus: args.cpus,
+        pids_limit: args.pids_limit,
+        read_only: args.read_only,
+        env: args.env,
+        workdir: args.workdir,
+        user: args.user,
+        volume: args.volume,
+        seccomp: args.seccomp,
+        cap_add: args.cap_add,
+        cap_drop: args.cap_drop,
+        device_cgroup_rules: args.device_cgroup_rule,
+        command: args.command,
+    };
+    let config = step05::config_from_flags(&flags)?;
+    step05::container::run(&config, root, explain)
+}

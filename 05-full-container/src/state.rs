@@ -1,0 +1,351 @@
+//! Container state on disk, and cleaning up after a tincan that died
+//! (the OCI runtime spec's "State" and "Lifecycle"; proc(5) for
+//! `/proc/<pid>/stat`; kill(2)).
+//!
+//! Everything a container owns outside itself — its cgroups, its overlay
+//! directories, its processes — must go away when it ends. When tincan exits
+//! normally, guards do that. But `kill -9` gives a process no chance to
+//! clean up. So before creating anything, tincan writes down what it is
+//! about to create in `<root>/<id>/state.json` (root: `/run/tincan`, a
+//! tmpfs that a reboot empties). Every tincan command starts with
+//! [`cleanup`]: any container whose owner process is gone is torn down
+//! from that record.
+//!
+//! A pid alone is not an identity: after a process dies the kernel may give
+//! its number to a new process. So the state keeps each process's start time
+//! (field 22 of `/proc/<pid>/stat`, in clock ticks since boot); a pid counts
+//! as "the same process" only when both match.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// Where container states live unless `--root` says otherwise.
+pub fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        PathBuf::from("/run/tincan")
+    } else if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+        PathBuf::from(dir).join("tincan")
+    } else {
+        std::env::temp_dir().join(format!("tincan-{}", nix::unistd::geteuid()))
+    }
+}
+
+/// A process named by pid *and* start time, so a recycled pid is not
+/// mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessId {
+    /// The pid, as seen from tincan's pid namespace.
+    pub pid: i32,
+    /// Start time in clock ticks after boot (`/proc/<pid>/stat` field 22).
+    pub start_time: u64,
+}
+
+impl ProcessId {
+    /// Identify a running process.
+    pub fn of(pid: i32) -> Result<ProcessId> {
+        let start_time =
+            start_time(pid)?.with_context(|| format!("process {pid} does not exist"))?;
+        Ok(ProcessId { pid, start_time })
+    }
+
+    /// Is this very process still alive (a zombie counts as gone)?
+    pub fn is_alive(&self) -> bool {
+        matches!(start_time(self.pid), Ok(Some(t)) if t == self.start_time)
+    }
+}
+
+/// The start time of `pid`, or `None` if there is no such (live) process.
+fn start_time(pid: i32) -> Result<Option<u64>> {
+    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("read /proc/{pid}/stat")),
+    };
+    // The command name (field 2) may contain spaces and ')': parse after the last ')'.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // `after` starts at field 3 (state); field 22 is index 19.
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return Ok(None);
+    }
+    let t = fields
+        .get(19)
+        .and_then(|t| t.parse().ok())
+        .with_context(|| format!("parse start time in /proc/{pid}/stat"))?;
+    Ok(Some(t))
+}
+
+/// Where a container is in its life (OCI runtime spec, "State").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Set-up in progress.
+    Creating,
+    /// Set up, the user's program not started yet.
+    Created,
+    /// The user's program runs.
+    Running,
+    /// It exited.
+    Stopped,
+}
+
+// ANCHOR: state
+/// What `<root>/<id>/state.json` records: enough to find and remove
+/// everything the container owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    /// OCI runtime spec version of this state.
+    pub oci_version: String,
+    /// Container id.
+    pub id: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// The process that keeps this container valid: the `tincan run`
+    /// process. When it is gone, the container is a leftover.
+    pub owner: ProcessId,
+    /// The container's first process, once started.
+    pub init: Option<ProcessId>,
+    /// The OCI bundle, if started from one.
+    pub bundle: Option<PathBuf>,
+    /// The root filesystem (the image directory).
+    pub rootfs: PathBuf,
+    /// cgroup directories created for it (one per v1 controller, or one on v2).
+    pub cgroups: Vec<PathBuf>,
+    /// The overlay layer directory (upper, work, merged), if any.
+    pub overlay_dir: Option<PathBuf>,
+}
+// ANCHOR_END: state
+
+/// The directory of all container states (`--root`).
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    root: PathBuf,
+}
+
+impl StateRoot {
+    /// Use `root` (created on first use, mode 0700: states name processes
+    /// and paths that other users need not see).
+    pub fn new(root: impl Into<PathBuf>) -> StateRoot {
+        StateRoot { root: root.into() }
+    }
+
+    /// The root directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<root>/<id>`.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Claim `id`: create `<root>/<id>` and write the first state. Fails
+    /// if a container with this id exists.
+    pub fn create(&self, state: &State) -> Result<()> {
+        crate::config::validate_id(&state.id)?;
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("create {}", self.root.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 700 {}", self.root.display()))?;
+        let dir = self.dir(&state.id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+                "a container named {:?} already exists; pick another --name or `tincan delete --force {}`",
+                state.id,
+                state.id
+            ),
+            Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
+        }
+        self.save(state)
+    }
+
+    /// Write `state.json` atomically (write a temporary file, then rename),
+    /// so that a crash never leaves half a record.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let dir = self.dir(&state.id);
+        let tmp = dir.join("state.json.tmp");
+        let json = serde_json::to_string_pretty(state).context("serialize state")?;
+        std::fs::write(&tmp, json).with_context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("state.json"))
+            .with_context(|| format!("rename {} to state.json", tmp.display()))
+    }
+
+    /// Read the state of `id`.
+    pub fn load(&self, id: &str) -> Result<State> {
+        crate::config::validate_id(id)?;
+        let path = self.dir(id).join("state.json");
+        let text = match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("no container named {id:?} (no {})", path.display())
+            }
+            other => other.with_context(|| format!("read {}", path.display()))?,
+        };
+        serde_json::from_str(&text).with_context(|| format!("{}: malformed state", path.display()))
+    }
+
+    /// The ids of all containers with a state directory.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other.with_context(|| format!("list {}", self.root.display()))?,
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("list {}", self.root.display()))?;
+            if entry.path().is_dir() {
+                ids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    // ANCHOR: destroy
+    /// Tear down everything `state` records, in reverse order of creation:
+    /// kill its processes, remove its cgroups, remove its overlay, then its
+    /// state directory. Every step tolerates "already gone", so destroying
+    /// twice, or a half-created container, is fine.
+    pub fn destroy(&self, state: &State) -> Result<()> {
+        if let Some(init) = state.init.filter(ProcessId::is_alive) {
+            // Killing PID 1 of a pid namespace kills every process in it.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(init.pid),
+                nix::sys::signal::SIGKILL,
+            );
+        }
+        for cgroup in &state.cgroups {
+            remove_cgroup(cgroup)?;
+        }
+        if let Some(dir) = &state.overlay_dir {
+            crate::overlay::remove_layer_dir(dir)?;
+        }
+        let dir = self.dir(&state.id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+    // ANCHOR_END: destroy
+}
+
+// ANCHOR: cleanup
+/// Remove the leftovers of every container whose owner process is gone
+/// (its tincan was killed with `kill -9`, or the machine lost power while
+/// /run survived). Returns the ids it cleaned. Every tincan command calls
+/// this first.
+pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
+    let mut cleaned = Vec::new();
+    for id in root.ids()? {
+        let state = match root.load(&id) {
+            Ok(state) => state,
+            // A directory without a readable state: its tincan died between
+            // mkdir and the first write. Nothing else was created yet.
+            Err(_) => {
+                let dir = root.dir(&id);
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("remove {}", dir.display()))?;
+                cleaned.push(id);
+                continue;
+            }
+        };
+        if state.owner.is_alive() {
+            continue;
+        }
+        root.destroy(&state)
+            .with_context(|| format!("clean up container {id:?}"))?;
+        cleaned.push(id);
+    }
+    Ok(cleaned)
+}
+// ANCHOR_END: cleanup
+
+/// Kill every process left in a cgroup we created, then remove it. A cgroup
+/// directory can only be removed (`rmdir`) once no process is in it, and a
+/// killed process leaves it only once the kernel has finished with it, so
+/// we wait a little.
+pub fn remove_cgroup(dir: &Path) -> Result<()> {
+    // Ours: `.../tincan/<id>` (step 03's layout) or `.../tincan-*`.
+    let ours = dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("tincan"))
+        || dir
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "tincan");
+    if !ours {
+        bail!(
+            "refusing to remove cgroup {}: not created by tincan",
+            dir.display()
+        );
+    }
+    if !dir.exists() {
+        return Ok(());
+    }
+    let procs = dir.join("cgroup.procs");
+    for attempt in 0..200 {
+        let pids = std::fs::read_to_string(&procs).unwrap_or_default();
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+        match std::fs::remove_dir(dir) {
+            Ok(()) => {
+                // The shared `tincan` parent goes too, once no container uses it.
+                if let Some(parent) = dir
+                    .parent()
+                    .filter(|p| p.file_name().is_some_and(|n| n == "tincan"))
+                {
+                    step03::cgroup::remove_parent_if_empty(parent);
+                }
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if attempt == 199 => {
+                return Err(e).with_context(|| format!("rmdir cgroup {}", dir.display()));
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_id_tells_a_live_process_from_a_dead_one() {
+        let me = ProcessId::of(std::process::id() as i32).expect("self");
+        assert!(me.is_alive());
+        let older = ProcessId {
+            start_time: me.start_time.wrapping_sub(1),
+            ..me
+        };
+        assert!(
+            !older.is_alive(),
+            "same pid, other start time: a recycled pid"
+        );
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let id = child.id() as i32;
+        child.wait().expect("wait");
+        assert!(
+            !ProcessId {
+                pid: id,
+                start_time: 1
+            }
+            .is_alive()
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! Shared helpers for the integration tests: a small root filesystem made of
+//! this machine's own programs (with the shared libraries they need) plus
+//! the `tincan` binary under test, and a state directory per test.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The tincan binary under test.
+pub const TINCAN: &str = env!("CARGO_BIN_EXE_tincan");
+
+/// Programs copied into the test image.
+const PROGRAMS: &[&str] = &[
+    "sh", "cat", "ls", "id", "hostname", "sleep", "touch", "rm", "grep",
+];
+
+/// A directory removed when dropped, even if the test fails.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// `/tmp/tincan-test-<tag>-<pid>`, empty.
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("tincan-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir temp");
+        TempDir(p)
+    }
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copy `program` (found in PATH, or a path) and every library `ldd`
+/// lists for it into `root`, at the same paths.
+fn install(root: &Path, program: &Path, dest: &Path) {
+    let target = root.join(dest.strip_prefix("/").unwrap_or(dest));
+    std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(program, &target).unwrap_or_else(|e| panic!("copy {}: {e}", program.display()));
+    let ldd = Command::new("ldd").arg(program).output().expect("run ldd");
+    for lib in String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let lib_target = root.join(&lib[1..]);
+        if !lib_target.exists() {
+            std::fs::create_dir_all(lib_target.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(lib, &lib_target).unwrap_or_else(|e| panic!("copy {lib}: {e}"));
+        }
+    }
+}
+
+fn which(name: &str) -> PathBuf {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found in PATH"))
+}
+
+/// A test image: `bin/` with a few programs and `/tincan`.
+pub fn rootfs(tag: &str) -> TempDir {
+    let dir = TempDir::new(&format!("rootfs-{tag}"));
+    for program in PROGRAMS {
+        install(
+            dir.path(),
+            &which(program),
+            &Path::new("/bin").join(program),
+        );
+    }
+    install(dir.path(), Path::new(TINCAN), Path::new("/tincan"));
+    dir
+}
+
+/// Run tincan with its state under `state` and `TINCAN_REDACT=1`.
+pub fn tincan(state: &Path, args: &[&str]) -> Output {
+    Command::new(TINCAN)
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .env("TINCAN_REDACT", "1")
+        .output()
+        .expect("run tincan")
+}
+
+/// stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// True if any cgroup hierarchy still has `tincan/<name>`.
+pub fn cgroup_exists(name: &str) -> bool {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|c| c.path().join("tincan").join(name).exists())
+        || Path::new("/sys/fs/cgroup/tincan").join(name).exists()
+}
+
+/// Nothing of container `name` is left: no state directory, no cgroup.
+pub fn assert_nothing_left(state: &Path, name: &str) {
+    assert!(
+        !state.join(name).exists(),
+        "state directory of {name} left behind"
+    );
+    assert!(!cgroup_exists(name), "cgroup tincan/{name} left behind");
+}

@@ -1,0 +1,143 @@
+//! The OCI lifecycle as podman drives it: `create`, `start`, `state`,
+//! `kill`, `delete`, with a bundle written by `tincan spec`. As root.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TINCAN, TempDir, assert_nothing_left, rootfs};
+
+/// Run tincan with stdio detached: the monitor of `create` keeps its
+/// stdout open for the container, so waiting for end-of-file would hang.
+fn tincan(state: &Path, args: &[&str]) -> (bool, String) {
+    // Inside the state directory, which the test removes (tincan lists only
+    // subdirectories as containers).
+    let errors = state.join("tincan-stderr.txt");
+    let status = Command::new(TINCAN)
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errors).expect("stderr file"))
+        .status()
+        .expect("run tincan");
+    (
+        status.success(),
+        std::fs::read_to_string(&errors).unwrap_or_default(),
+    )
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A bundle from `tincan spec`, running `script` with `out` bound at /out.
+fn bundle(tag: &str, image: &Path, out: &Path, script: &str) -> TempDir {
+    let dir = TempDir::new(&format!("bundle-{tag}"));
+    let ok = Command::new(TINCAN)
+        .args(["spec", "--bundle"])
+        .arg(dir.path())
+        .status()
+        .expect("spec");
+    assert!(ok.success());
+    let path = dir.path().join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    json["root"]["path"] = image.to_str().expect("utf-8").into();
+    json["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+    json["mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(serde_json::json!({
+            "destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]
+        }));
+    std::fs::write(&path, json.to_string()).expect("write");
+    dir
+}
+
+#[test]
+fn create_start_kill_delete_like_podman() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("lifecycle");
+    let state = TempDir::new("state-lifecycle");
+    let out = TempDir::new("out-lifecycle");
+    let script = "echo started > /out/started; trap 'echo term > /out/term; exit 0' TERM; while :; do sleep 0.05; done";
+    let bundle = bundle("life", image.path(), out.path(), script);
+    let pid_file = out.path().join("pid");
+    let b = bundle.path().to_str().expect("utf-8");
+    let p = pid_file.to_str().expect("utf-8");
+
+    let (ok, err) = tincan(
+        state.path(),
+        &["create", "--bundle", b, "--pid-file", p, "tincan-life"],
+    );
+    assert!(ok, "create: {err}");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .parse()
+        .expect("a pid");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the container's process exists"
+    );
+    let state_text =
+        std::fs::read_to_string(state.path().join("tincan-life/state.json")).expect("state");
+    assert!(state_text.contains("\"created\""), "{state_text}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !out.path().join("started").exists(),
+        "the program ran before start"
+    );
+
+    let (ok, err) = tincan(state.path(), &["start", "tincan-life"]);
+    assert!(ok, "start: {err}");
+    wait_for("the program to start", || {
+        out.path().join("started").exists()
+    });
+
+    // PID 1 ignores TERM until its trap is set: resend until it answers.
+    wait_for("the TERM trap", || {
+        let _ = tincan(state.path(), &["kill", "tincan-life", "15"]);
+        out.path().join("term").exists()
+    });
+    // The monitor removes everything once the container has exited.
+    wait_for("the monitor's cleanup", || {
+        !state.path().join("tincan-life").exists()
+    });
+    let (ok, err) = tincan(state.path(), &["delete", "--force", "tincan-life"]);
+    assert!(ok, "delete of a container already gone: {err}");
+    assert_nothing_left(state.path(), "tincan-life");
+}
+
+#[test]
+fn delete_force_kills_a_running_container() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("lifecycle-force");
+    let state = TempDir::new("state-lifecycle-force");
+    let out = TempDir::new("out-lifecycle-force");
+    let bundle = bundle("force", image.path(), out.path(), "sleep 600");
+    let b = bundle.path().to_str().expect("utf-8");
+    let (ok, err) = tincan(state.path(), &["create", "--bundle", b, "tincan-force"]);
+    assert!(ok, "create: {err}");
+    let (ok, err) = tincan(state.path(), &["start", "tincan-force"]);
+    assert!(ok, "start: {err}");
+    let (ok, err) = tincan(state.path(), &["delete", "tincan-force"]);
+    assert!(
+        !ok && err.contains("--force"),
+        "delete of a running container must refuse: {err}"
+    );
+    let (ok, err) = tincan(state.path(), &["delete", "--force", "tincan-force"]);
+    assert!(ok, "delete --force: {err}");
+    assert_nothing_left(state.path(), "tincan-force");
+}
