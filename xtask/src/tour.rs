@@ -23,8 +23,10 @@ pub enum Needs {
 pub struct Step {
     /// Two-digit step number, e.g. "01".
     pub number: &'static str,
-    /// Package (and binary) name.
+    /// Package name.
     pub package: &'static str,
+    /// The demo binary (the package name, except for step 05's `tincan`).
+    pub binary: &'static str,
     /// What the step teaches, one line.
     pub title: &'static str,
     /// Demo arguments and what each needs.
@@ -37,6 +39,7 @@ pub const STEPS: &[Step] = &[
     Step {
         number: "01",
         package: "step01-vm-vs-process",
+        binary: "step01-vm-vs-process",
         title: "a plain process next to a real KVM virtual machine",
         demos: &[
             (&["process"], Needs::Nothing),
@@ -48,6 +51,7 @@ pub const STEPS: &[Step] = &[
     Step {
         number: "02",
         package: "step02-namespaces",
+        binary: "step02-namespaces",
         title: "namespaces, each one narrows what a process sees",
         // Rootless works wherever unprivileged user namespaces are allowed;
         // the mount demo shows propagation on the host only as root.
@@ -66,6 +70,7 @@ pub const STEPS: &[Step] = &[
     Step {
         number: "03",
         package: "step03-cgroups",
+        binary: "step03-cgroups",
         title: "cgroups: limits and accounting (cpu, memory, pids, io, stats)",
         demos: &[
             (&["cpu"], Needs::Root),
@@ -78,11 +83,36 @@ pub const STEPS: &[Step] = &[
     Step {
         number: "04",
         package: "step04-chroot-pivot",
+        binary: "step04-chroot-pivot",
         title: "a root filesystem of our own: chroot, its escape, pivot_root",
         demos: &[
             (&["chroot"], Needs::Root),
             (&["escape"], Needs::Root),
             (&["pivot"], Needs::Root),
+        ],
+    },
+    Step {
+        number: "05",
+        package: "step05-full-container",
+        binary: "tincan",
+        title: "tincan: a container runtime composed from steps 02-04",
+        demos: &[
+            (&["capabilities"], Needs::Nothing),
+            (
+                &[
+                    "run",
+                    "--explain",
+                    "--memory",
+                    "64m",
+                    "--pids-limit",
+                    "64",
+                    "--",
+                    "/bin/sh",
+                    "-c",
+                    "hostname; id; ps; ls /",
+                ],
+                Needs::Root,
+            ),
         ],
     },
 ];
@@ -107,15 +137,25 @@ pub fn run(only: Option<&str>) -> Result<()> {
     let bin_dir = target_dir().join("debug");
     for step in steps {
         println!("\n=== step {}: {} ===", step.number, step.title);
-        if step.package == "step04-chroot-pivot" {
-            // Step 04's demos run inside tincan's own rootfs: build it (as
+        if step.package == "step04-chroot-pivot" || step.package == "step05-full-container" {
+            // Steps 04 and 05 run inside tincan's own rootfs: build it (as
             // the calling user, like everything else) before they start.
             crate::rootfs::run()?;
         }
         for (args, needs) in step.demos {
-            let mut cmd = demo_command(&bin_dir.join(step.package), *needs);
+            let mut cmd = demo_command(&bin_dir.join(step.binary), *needs);
             cmd.args(*args);
-            println!("\n$ cargo run -p {} -- {}", step.package, args.join(" "));
+            let shown: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    if a.contains(' ') {
+                        format!("\"{a}\"")
+                    } else {
+                        a.to_string()
+                    }
+                })
+                .collect();
+            println!("\n$ cargo run -p {} -- {}", step.package, shown.join(" "));
             let status = cmd.status()?;
             if !status.success() {
                 bail!(
