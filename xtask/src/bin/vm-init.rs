@@ -47,7 +47,9 @@ fn main() {
     mount("proc", "/proc", "proc");
     mount("sysfs", "/sys", "sysfs");
     mount("devtmpfs", "/dev", "devtmpfs");
-    mount("tmpfs", "/tmp", "tmpfs");
+    // No tmpfs on /tmp: the initramfs is already in RAM and writable, and
+    // the demo binary sits at the absolute path it was built at, which may
+    // itself be under /tmp (a checkout in a temporary directory).
     // cgroup2 mounted alone: a pure v2 host, every controller on the unified side.
     mount("cgroup2", "/sys/fs/cgroup", "cgroup2");
     let controllers = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
