@@ -4,11 +4,14 @@
 //!
 //! `create` sets everything up and stops the container's process just
 //! before `execve`; `start` lets it go. Between the two, an engine attaches
-//! its logging and networking. tincan's `create` forks a *monitor* that
-//! outlives the command: it owns the container (parent of its PID 1, so
-//! `PR_SET_PDEATHSIG` still works), waits for it, and removes its cgroups,
-//! overlay and state when it exits. The gate is a FIFO in the state
-//! directory: the container blocks reading it; `start` writes one byte.
+//! its logging and networking. tincan's `create` forks a process that sets
+//! the container up and then exits, so that the container is re-parented to
+//! the engine's monitor (conmon is a child subreaper) and the engine reaps
+//! it and learns its exit status, as with runc. From then on the
+//! container's first process owns its state record: once it has exited,
+//! `tincan delete` (or any tincan command's clean-up) removes its cgroups,
+//! overlay and state. The gate is a FIFO in the state directory: the
+//! container blocks reading it; `start` writes one byte.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

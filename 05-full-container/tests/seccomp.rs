@@ -102,7 +102,7 @@ fn child_checks(confined: bool) -> i32 {
 }
 
 fn run_in_child(profile: Profile) -> i32 {
-    let filters = compile(profile).expect("compile the filter in the parent");
+    let filters = compile(&profile).expect("compile the filter in the parent");
     // SAFETY: the child only installs the precompiled filter (no allocation),
     // makes raw system calls and calls _exit.
     match unsafe { fork() }.expect("fork") {
