@@ -1,0 +1,187 @@
+//! podman drives tincan: `podman --runtime <tincan> run ...` calls tincan's
+//! OCI verbs (`create`, `start`, `kill`, `delete`) with podman's own
+//! config.json (a `linux.cgroupsPath`, a seccomp profile, a cgroup mount).
+//! Skipped when podman is not installed (and failing under `CI=true`).
+//!
+//! Everything podman stores goes under one temporary directory (`--root`,
+//! `--runroot`, `--tmpdir`, a `CONTAINERS_CONF` of our own), so the test
+//! touches nobody's containers. tincan's state stays in its default
+//! `/run/tincan`: podman 4.3 passes `--runtime-flag` to `create` and `start`
+//! but not to `delete`. So "nothing left" is checked as "nothing new".
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{TINCAN, TempDir, rootfs};
+
+/// podman's storage, state and configuration for this test; on drop, every
+/// mount podman left under it is detached before the directory goes.
+struct Podman {
+    dir: TempDir,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        let dir = TempDir::new("podman");
+        // The host's capability bounding set lacks CAP_SYS_RESOURCE, so the
+        // default rlimits (raised above the hard limit) cannot be set.
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\n\
+             [engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n",
+        )
+        .expect("write containers.conf");
+        Podman { dir }
+    }
+
+    fn command(&self, args: &[&str]) -> Output {
+        let d = self.dir.path();
+        Command::new("podman")
+            .arg("--root")
+            .arg(d.join("storage"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .arg("--runtime")
+            .arg(TINCAN)
+            .args(args)
+            .env("CONTAINERS_CONF", d.join("containers.conf"))
+            .output()
+            .expect("run podman")
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        // containers/storage keeps mounts under its root; detach ours,
+        // deepest first, so that removing the directory cannot fail or
+        // reach through a mount.
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut mine: Vec<&str> = mountinfo
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| Path::new(m).starts_with(self.dir.path()))
+            .collect();
+        mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mine {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// The container states in tincan's default state directory.
+fn tincan_states() -> BTreeSet<PathBuf> {
+    std::fs::read_dir(step05::state::default_root())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Every `libpod-*` cgroup directory under any hierarchy's `libpod_parent`.
+fn libpod_cgroups() -> BTreeSet<PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|h| std::fs::read_dir(h.path().join("libpod_parent")).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libpod-"))
+        })
+        .collect()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn podman_runs_containers_with_tincan_and_leaves_nothing() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    if Command::new("podman").arg("--version").output().is_err() {
+        step01::testing::skip("podman is not installed (apt-get install podman)");
+        return;
+    }
+    let podman = Podman::new();
+    let before = libpod_cgroups();
+    let states_before = tincan_states();
+
+    // The test image, imported as a podman image (no registry needed).
+    let image = rootfs("podman");
+    let tar = podman.dir.path().join("image.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(image.path())
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(ok.success(), "tar the test image");
+    let out = podman.command(&["import", tar.to_str().expect("utf-8"), "tincan-test"]);
+    assert!(out.status.success(), "podman import: {}", text(&out.stderr));
+
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", "--net", "none", "tincan-test"];
+        all.extend_from_slice(args);
+        podman.command(&all)
+    };
+
+    // 1. The program's output reaches podman.
+    let out = run(&["/bin/sh", "-c", "echo hi from tincan"]);
+    assert!(out.status.success(), "podman run: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi from tincan\n");
+
+    // 2. The exit status travels back: tincan hands the container to conmon,
+    // which reaps it.
+    let out = run(&["/bin/sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+
+    // 3. Its own pid namespace (the shell is PID 1), podman's hostname
+    // (a new uts namespace), podman's pids limit read through the cgroup
+    // mount, and podman's seccomp profile installed.
+    let out = run(&[
+        "/bin/sh",
+        "-c",
+        "echo $$; cat /sys/fs/cgroup/pids/pids.max; grep '^Seccomp:' /proc/self/status",
+    ]);
+    assert!(out.status.success(), "podman run: {}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    assert_eq!(lines[0], "1", "PID 1 in its own pid namespace: {lines:?}");
+    assert_eq!(lines[1], "2048", "podman's pids limit: {lines:?}");
+    assert_eq!(lines[2], "Seccomp:\t2", "a seccomp filter: {lines:?}");
+
+    // 4. The filter is podman's profile, not tincan's default: podman
+    // refuses `bpf` (SCMP_ACT_ERRNO) but allows `keyctl`, which tincan's own
+    // default filter refuses.
+    let out = run(&["/tincan", "escape", "bpf", "keyctl"]);
+    let report = text(&out.stdout);
+    let verdict = |name: &str| {
+        report
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(String::from)
+    };
+    assert_eq!(verdict("bpf").as_deref(), Some("BLOCKED"), "{report}");
+    assert_eq!(verdict("keyctl").as_deref(), Some("SUCCEEDED"), "{report}");
+
+    // 5. Nothing is left: no tincan state, no cgroup of these containers.
+    let states = tincan_states();
+    let left: Vec<_> = states.difference(&states_before).collect();
+    assert!(left.is_empty(), "tincan state left behind: {left:?}");
+    let after = libpod_cgroups();
+    let leaked: Vec<_> = after.difference(&before).collect();
+    assert!(leaked.is_empty(), "cgroups left behind: {leaked:?}");
+}
