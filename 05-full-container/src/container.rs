@@ -200,6 +200,19 @@ pub fn run_with(
                 .push(Path::new(crate::devices::V1_MOUNT).join(&relative));
             root.save(&res.state)?;
             crate::devices::create_v1_at(&relative, &config.limits.devices)?;
+            // The freezer, for `tincan pause` (on v2, cgroup.freeze is in
+            // the one directory already).
+            if Path::new(crate::lifecycle::FREEZER_V1).is_dir() {
+                let freezer = Path::new(crate::lifecycle::FREEZER_V1).join(&relative);
+                res.state.cgroups.push(freezer.clone());
+                root.save(&res.state)?;
+                step03::cgroup::make_dir_in_parent(
+                    freezer
+                        .parent()
+                        .unwrap_or(Path::new(crate::lifecycle::FREEZER_V1)),
+                    &freezer,
+                )?;
+            }
         } else if let Some(dir) = res
             .state
             .cgroups
@@ -277,12 +290,9 @@ pub fn run_with(
     if let Some(cgroup) = &res.cgroup {
         cgroup.add(pid)?;
     }
-    for dir in res
-        .state
-        .cgroups
-        .iter()
-        .filter(|d| d.starts_with(crate::devices::V1_MOUNT))
-    {
+    for dir in res.state.cgroups.iter().filter(|d| {
+        d.starts_with(crate::devices::V1_MOUNT) || d.starts_with(crate::lifecycle::FREEZER_V1)
+    }) {
         std::fs::write(dir.join("cgroup.procs"), pid.to_string())
             .with_context(|| format!("add {pid} to {}", dir.display()))?;
     }
@@ -338,8 +348,8 @@ pub fn run_with(
         // process is re-parented to it, and only a parent's waitpid(2)
         // learns the exit status. So we leave now, creating nothing more and
         // removing nothing: from here the container's own first process is
-        // the owner in the state record, and `tincan delete` (or any tincan
-        // command, once it has exited) removes what it owns.
+        // the owner in the state record, and the container stays until the
+        // engine calls `tincan delete`, which removes what it owns (as runc).
         res.state.status = Status::Created;
         res.state.owner = res
             .state
@@ -667,7 +677,7 @@ fn setup_inside(
 // ANCHOR_END: inside
 
 /// Find `name` in the container's PATH, like a shell would.
-fn find_program(name: &str, env: &[String]) -> Result<PathBuf> {
+pub(crate) fn find_program(name: &str, env: &[String]) -> Result<PathBuf> {
     if name.contains('/') {
         return Ok(PathBuf::from(name));
     }

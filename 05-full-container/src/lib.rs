@@ -37,6 +37,7 @@ pub mod config;
 pub mod container;
 pub mod devices;
 pub mod escape;
+pub mod exec;
 pub mod lifecycle;
 pub mod oci;
 pub mod overlay;

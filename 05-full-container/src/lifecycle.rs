@@ -8,9 +8,9 @@
 //! the container up and then exits, so that the container is re-parented to
 //! the engine's monitor (conmon is a child subreaper) and the engine reaps
 //! it and learns its exit status, as with runc. From then on the
-//! container's first process owns its state record: once it has exited,
-//! `tincan delete` (or any tincan command's clean-up) removes its cgroups,
-//! overlay and state. The gate is a FIFO in the state directory: the
+//! container's first process owns its state record, and the container stays
+//! (`stopped` once it has exited) until the engine calls `tincan delete`,
+//! which removes its cgroups, overlay and state. The gate is a FIFO in the state directory: the
 //! container blocks reading it; `start` writes one byte.
 
 use std::io::{BufRead, BufReader};
@@ -143,7 +143,12 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), Signal::SIGKILL);
     }
-    // The monitor removes everything once its container is gone; give it a moment.
+    // Created by `tincan create` and handed over: nobody else cleans up.
+    if state.init == Some(state.owner) {
+        return root.destroy(&state);
+    }
+    // `tincan run`'s process removes everything once its container is gone;
+    // give it a moment.
     for _ in 0..200 {
         if !root.dir(id).exists() {
             return Ok(());
@@ -153,12 +158,85 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     root.destroy(&root.load(id)?)
 }
 
+// ANCHOR: freezer
+/// Where cgroup v1 mounts its freezer controller.
+pub const FREEZER_V1: &str = "/sys/fs/cgroup/freezer";
+
+/// Freeze (`true`) or thaw a cgroup directory, if it can be frozen: v1's
+/// `freezer.state` (`FROZEN` / `THAWED`) or v2's `cgroup.freeze` (`1` / `0`).
+/// Freezing takes a moment (each task must stop in the kernel), so we wait
+/// until the cgroup reports it. Returns false for a directory that has no
+/// freezer (another v1 controller's).
+pub fn set_frozen(dir: &Path, frozen: bool) -> Result<bool> {
+    let (file, value, done): (&str, &str, Box<dyn Fn(&str) -> bool>) =
+        if dir.join("freezer.state").exists() {
+            let value = if frozen { "FROZEN" } else { "THAWED" };
+            (
+                "freezer.state",
+                value,
+                Box::new(move |text| text.trim() == value),
+            )
+        } else if dir.join("cgroup.freeze").exists() {
+            let line = if frozen { "frozen 1" } else { "frozen 0" };
+            (
+                "cgroup.freeze",
+                if frozen { "1" } else { "0" },
+                Box::new(move |_| {
+                    std::fs::read_to_string(dir.join("cgroup.events"))
+                        .is_ok_and(|t| t.lines().any(|l| l == line))
+                }),
+            )
+        } else {
+            return Ok(false);
+        };
+    let path = dir.join(file);
+    std::fs::write(&path, value).with_context(|| format!("write {value} to {}", path.display()))?;
+    for _ in 0..500 {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if done(&text) {
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    bail!("{} did not become {value}", path.display())
+}
+
+/// `tincan pause ID` / `tincan resume ID`: freeze or thaw every process
+/// of the container. Frozen processes keep their memory and open files
+/// but get no CPU time; unlike SIGSTOP, they cannot notice or refuse.
+pub fn freeze(root: &StateRoot, id: &str, frozen: bool) -> Result<()> {
+    let mut state = root.load(id)?;
+    let (from, to) = if frozen {
+        (Status::Running, Status::Paused)
+    } else {
+        (Status::Paused, Status::Running)
+    };
+    if state.status != from || !state.init.is_some_and(|p| p.is_alive()) {
+        bail!(
+            "container {id:?} is {:?}; only a {:?} container can be {}",
+            state.status,
+            from,
+            if frozen { "paused" } else { "resumed" }
+        );
+    }
+    let mut done = false;
+    for dir in &state.cgroups {
+        done |= set_frozen(dir, frozen)?;
+    }
+    if !done {
+        bail!("container {id:?} has no freezer cgroup (it runs without cgroups)");
+    }
+    state.status = to;
+    root.save(&state)
+}
+// ANCHOR_END: freezer
+
 /// `tincan state ID`: the OCI state as JSON.
 pub fn state_json(root: &StateRoot, id: &str) -> Result<String> {
     let state = root.load(id)?;
     let alive = state.init.filter(|p| p.is_alive());
     let status = match (state.status, alive) {
-        (Status::Created | Status::Running, None) => Status::Stopped,
+        (Status::Created | Status::Running | Status::Paused, None) => Status::Stopped,
         (s, _) => s,
     };
     let json = serde_json::json!({

@@ -663,7 +663,7 @@ mod tests {
             ("/process/terminal", Value::Bool(true)),
             (
                 "/linux/seccomp",
-                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/agent.sock"}),
             ),
             ("/hooks", serde_json::json!({"prestart": []})),
             (

@@ -92,6 +92,8 @@ pub enum Status {
     Running,
     /// It exited.
     Stopped,
+    /// Frozen by `tincan pause`.
+    Paused,
 }
 
 // ANCHOR: state
@@ -225,6 +227,10 @@ impl StateRoot {
                 nix::sys::signal::SIGKILL,
             );
         }
+        // A frozen process cannot die: thaw first, or the kill waits forever.
+        for cgroup in &state.cgroups {
+            let _ = crate::lifecycle::set_frozen(cgroup, false);
+        }
         for cgroup in &state.cgroups {
             match &state.cgroups_path {
                 Some(path) if cgroup.ends_with(path.strip_prefix("/").unwrap_or(path)) => {
@@ -268,6 +274,11 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
             }
         };
         if state.owner.is_alive() {
+            continue;
+        }
+        // Handed over to an engine by `tincan create`: a stopped container
+        // stays (the engine reads its state) until `tincan delete`.
+        if state.init == Some(state.owner) {
             continue;
         }
         root.destroy(&state)
