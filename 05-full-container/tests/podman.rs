@@ -177,7 +177,39 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
     assert_eq!(verdict("bpf").as_deref(), Some("BLOCKED"), "{report}");
     assert_eq!(verdict("keyctl").as_deref(), Some("SUCCEEDED"), "{report}");
 
-    // 5. Nothing is left: no tincan state, no cgroup of these containers.
+    // 5. A detached container: exec joins it, pause freezes it, stop ends it.
+    let out = podman.command(&["run", "-d", "--net", "none", "tincan-test", "/bin/sleep", "600"]);
+    assert!(out.status.success(), "podman run -d: {}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let out = podman.command(&["exec", &id, "/bin/cat", "/proc/1/cmdline"]);
+    assert!(out.status.success(), "podman exec: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "/bin/sleep\0600\0",
+        "exec sees the container's PID 1"
+    );
+    let out = podman.command(&["exec", &id, "/bin/sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "exec's exit status");
+    let freezer = Path::new("/sys/fs/cgroup/freezer/libpod_parent").join(format!("libpod-{id}"));
+    let out = podman.command(&["pause", &id]);
+    assert!(out.status.success(), "podman pause: {}", text(&out.stderr));
+    if freezer.exists() {
+        let state = std::fs::read_to_string(freezer.join("freezer.state")).expect("freezer");
+        assert_eq!(state.trim(), "FROZEN");
+    }
+    let out = podman.command(&["unpause", &id]);
+    assert!(out.status.success(), "podman unpause: {}", text(&out.stderr));
+    if freezer.exists() {
+        let state = std::fs::read_to_string(freezer.join("freezer.state")).expect("freezer");
+        assert_eq!(state.trim(), "THAWED");
+    }
+    // sleep as PID 1 ignores SIGTERM: podman sends SIGKILL after -t seconds.
+    let out = podman.command(&["stop", "-t", "1", &id]);
+    assert!(out.status.success(), "podman stop: {}", text(&out.stderr));
+    let out = podman.command(&["rm", &id]);
+    assert!(out.status.success(), "podman rm: {}", text(&out.stderr));
+
+    // 6. Nothing is left: no tincan state, no cgroup of these containers.
     let states = tincan_states();
     let left: Vec<_> = states.difference(&states_before).collect();
     assert!(left.is_empty(), "tincan state left behind: {left:?}");
