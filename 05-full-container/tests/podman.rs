@@ -236,7 +236,7 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
     assert!(out.status.success(), "podman exec: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "/bin/sleep\0600\0",
+        "/bin/sleep\x00600\x00",
         "exec sees the container's PID 1"
     );
     let out = podman.command(&["exec", &id, "/bin/sh", "-c", "exit 5"]);
