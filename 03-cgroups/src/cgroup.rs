@@ -112,6 +112,38 @@ pub fn create_in(
     Ok((cgroup, notes))
 }
 
+/// Create the cgroup at `path`, relative to the root of each hierarchy
+/// (an OCI bundle's `linux.cgroupsPath`, e.g. `/libpod_parent/libpod-<id>`:
+/// the engine chooses where its containers live), and apply `limits`.
+/// Missing parents are created; only the cgroup itself is removed again.
+pub fn create_at(path: &Path, limits: &Limits) -> Result<(Box<dyn Cgroup>, Vec<String>)> {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    let ok = relative.components().count() > 0
+        && relative.components().all(|c| match c {
+            // Names up to 255 bytes (NAME_MAX): podman's are `libpod-` + 64 hex digits.
+            std::path::Component::Normal(part) => {
+                let part = part.to_string_lossy();
+                part.len() <= 255
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            }
+            _ => false,
+        });
+    if !ok {
+        bail!(
+            "cgroup path {} must be /-separated names of letters, digits, '-' or '_' (no '..')",
+            path.display()
+        );
+    }
+    let cgroup: Box<dyn Cgroup> = match Hierarchy::detect()? {
+        Hierarchy::V1 { mounts } => Box::new(crate::v1::V1Cgroup::create_at(&mounts, relative)?),
+        Hierarchy::V2 { mount } => Box::new(crate::v2::V2Cgroup::create_at(&mount, relative)?),
+    };
+    let notes = cgroup.apply(limits)?;
+    Ok((cgroup, notes))
+}
+
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -245,7 +277,7 @@ pub fn make_dir(dir: &Path) -> Result<()> {
 /// cleanup does that), so a vanished parent is created again.
 pub fn make_dir_in_parent(parent: &Path, dir: &Path) -> Result<()> {
     for _ in 0..10 {
-        match fs::create_dir(parent) {
+        match fs::create_dir_all(parent) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e).with_context(|| format!("mkdir {}", parent.display())),

@@ -36,6 +36,12 @@ impl V1Cgroup {
     /// Create `tincan/<name>` in every mounted v1 controller hierarchy.
     // ANCHOR: create_v1
     pub fn create(mounts: &BTreeMap<String, PathBuf>, name: &str) -> Result<V1Cgroup> {
+        V1Cgroup::create_at(mounts, &Path::new(PARENT).join(name))
+    }
+
+    /// Create the cgroup at `path` (relative to each hierarchy's root) in
+    /// every mounted v1 controller hierarchy, creating missing parents.
+    pub fn create_at(mounts: &BTreeMap<String, PathBuf>, path: &Path) -> Result<V1Cgroup> {
         let mut cgroup = V1Cgroup {
             dirs: BTreeMap::new(),
             removed: false,
@@ -44,8 +50,8 @@ impl V1Cgroup {
             let Some(mount) = mounts.get(controller) else {
                 continue;
             };
-            let parent = mount.join(PARENT);
-            let dir = parent.join(name);
+            let dir = mount.join(path);
+            let parent = dir.parent().unwrap_or(mount).to_path_buf();
             if !cgroup.dirs.values().any(|d| *d == dir) {
                 // Record first: if mkdir fails half-way, Drop removes what exists.
                 cgroup.dirs.insert(controller.to_string(), dir.clone());
@@ -179,7 +185,9 @@ impl Cgroup for V1Cgroup {
         self.kill_all()?;
         for dir in self.unique_dirs() {
             remove_dir(&dir)?;
-            if let Some(parent) = dir.parent() {
+            // Only our own `tincan` parent: another parent (an engine's,
+            // such as podman's `libpod_parent`) belongs to its creator.
+            if let Some(parent) = dir.parent().filter(|p| p.ends_with(PARENT)) {
                 remove_parent_if_empty(parent);
             }
         }

@@ -57,8 +57,14 @@ fn enable_controllers(dir: &Path) -> Result<Vec<String>> {
 impl V2Cgroup {
     /// Create `<mount>/tincan/<name>` with our controllers enabled.
     pub fn create(mount: &Path, name: &str) -> Result<V2Cgroup> {
-        let parent = mount.join(PARENT);
-        let dir = parent.join(name);
+        V2Cgroup::create_at(mount, &Path::new(PARENT).join(name))
+    }
+
+    /// Create the cgroup at `path` (relative to the mount), creating missing
+    /// parents, with our controllers enabled in its parent.
+    pub fn create_at(mount: &Path, path: &Path) -> Result<V2Cgroup> {
+        let dir = mount.join(path);
+        let parent = dir.parent().unwrap_or(mount).to_path_buf();
         make_dir_in_parent(&parent, &dir)?;
         // Children get only what their parent enables; a new `tincan`
         // has nothing enabled yet.
@@ -66,7 +72,9 @@ impl V2Cgroup {
             Ok(c) => c,
             Err(e) => {
                 let _ = remove_dir(&dir);
-                remove_parent_if_empty(&parent);
+                if parent.ends_with(PARENT) {
+                    remove_parent_if_empty(&parent);
+                }
                 return Err(e);
             }
         };
@@ -181,7 +189,7 @@ impl Cgroup for V2Cgroup {
         }
         self.kill_all()?;
         remove_dir(&self.dir)?;
-        if let Some(parent) = self.dir.parent() {
+        if let Some(parent) = self.dir.parent().filter(|p| p.ends_with(PARENT)) {
             remove_parent_if_empty(parent);
         }
         self.removed = true;

@@ -76,6 +76,36 @@ pub enum Command {
         /// Container id.
         id: String,
     },
+    /// OCI: run one more program in a running container (`podman exec`).
+    Exec {
+        /// The program to run: an OCI process description (JSON).
+        #[arg(long, short = 'p', value_name = "FILE")]
+        process: std::path::PathBuf,
+        /// Write the new process's pid to this file.
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Return as soon as the program runs, without waiting for it.
+        #[arg(long, short = 'd')]
+        detach: bool,
+        /// Allocate a terminal (podman exec -t): refused, not supported yet.
+        #[arg(long, short = 't')]
+        tty: bool,
+        /// Unix socket for the terminal (with --tty): refused, not supported yet.
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
+        /// Container id.
+        id: String,
+    },
+    /// OCI: freeze every process of a container (the freezer cgroup).
+    Pause {
+        /// Container id.
+        id: String,
+    },
+    /// OCI: thaw a paused container.
+    Resume {
+        /// Container id.
+        id: String,
+    },
     /// OCI: print a container's state as JSON.
     State {
         /// Container id.
@@ -168,6 +198,10 @@ mod tests {
             "tincan kill ctr 9",
             "tincan delete --force ctr",
             "tincan state ctr",
+            "tincan exec --pid-file /p --process /pr --detach ctr",
+            "tincan exec --pid-file /p --console-socket /s --tty --process /pr --detach ctr",
+            "tincan pause ctr",
+            "tincan resume ctr",
             "tincan run --memory 64m --cap-drop ALL --seccomp unconfined -- sh -c true",
             "tincan run --bundle /b ctr",
         ] {

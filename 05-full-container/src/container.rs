@@ -139,7 +139,7 @@ pub fn run_with(
         // SAFETY: the handler only stores an integer in an atomic.
         unsafe { sigaction(signal, &action) }.context("sigaction")?;
     }
-    let filters = crate::seccomp::compile(config.seccomp)?;
+    let filters = crate::seccomp::compile(&config.seccomp)?;
     let me = ProcessId::of(std::process::id() as i32)?;
     let dir = root.dir(&config.id);
     let mut res = Resources {
@@ -154,6 +154,7 @@ pub fn run_with(
             rootfs: config.rootfs.clone(),
             cgroups: Vec::new(),
             overlay_dir: config.overlay.then(|| dir.join("layer")),
+            cgroups_path: config.cgroups_path.clone(),
         },
         cgroup: None,
     };
@@ -181,20 +182,37 @@ pub fn run_with(
         };
         // Write down where the cgroups will be *before* creating them: a
         // kill -9 between the mkdir and the next save must not leak one.
-        res.state.cgroups = planned_cgroups(&config.id);
+        // Where: tincan/<id>, or the path the engine chose (podman:
+        // /libpod_parent/libpod-<id>), in every hierarchy.
+        let relative = cgroup_relative_path(config);
+        res.state.cgroups = planned_cgroups(&relative);
         root.save(&res.state)?;
-        let (cgroup, cgroup_notes) = step03::cgroup::create(&config.id, &limits)?;
+        let (cgroup, cgroup_notes) = match &config.cgroups_path {
+            None => step03::cgroup::create(&config.id, &limits)?,
+            Some(path) => step03::cgroup::create_at(path, &limits)?,
+        };
         notes = cgroup_notes;
         res.state.cgroups = cgroup.dirs();
         res.cgroup = Some(cgroup);
         if crate::devices::v1_available() {
-            res.state.cgroups.push(
-                Path::new(crate::devices::V1_MOUNT)
-                    .join("tincan")
-                    .join(&config.id),
-            );
+            res.state
+                .cgroups
+                .push(Path::new(crate::devices::V1_MOUNT).join(&relative));
             root.save(&res.state)?;
-            crate::devices::create_v1(&config.id, &config.limits.devices)?;
+            crate::devices::create_v1_at(&relative, &config.limits.devices)?;
+            // The freezer, for `tincan pause` (on v2, cgroup.freeze is in
+            // the one directory already).
+            if Path::new(crate::lifecycle::FREEZER_V1).is_dir() {
+                let freezer = Path::new(crate::lifecycle::FREEZER_V1).join(&relative);
+                res.state.cgroups.push(freezer.clone());
+                root.save(&res.state)?;
+                step03::cgroup::make_dir_in_parent(
+                    freezer
+                        .parent()
+                        .unwrap_or(Path::new(crate::lifecycle::FREEZER_V1)),
+                    &freezer,
+                )?;
+            }
         } else if let Some(dir) = res
             .state
             .cgroups
@@ -272,12 +290,9 @@ pub fn run_with(
     if let Some(cgroup) = &res.cgroup {
         cgroup.add(pid)?;
     }
-    for dir in res
-        .state
-        .cgroups
-        .iter()
-        .filter(|d| d.starts_with(crate::devices::V1_MOUNT))
-    {
+    for dir in res.state.cgroups.iter().filter(|d| {
+        d.starts_with(crate::devices::V1_MOUNT) || d.starts_with(crate::lifecycle::FREEZER_V1)
+    }) {
         std::fs::write(dir.join("cgroup.procs"), pid.to_string())
             .with_context(|| format!("add {pid} to {}", dir.display()))?;
     }
@@ -325,12 +340,30 @@ pub fn run_with(
         let _ = waitpid(pid, None);
         bail!("{message}");
     }
+    // ANCHOR: hand_over
     if let Some(gate) = &gate {
+        // OCI `create`: the engine must become the container's parent. Its
+        // monitor (podman's conmon) is a "child subreaper" (prctl(2),
+        // PR_SET_CHILD_SUBREAPER): when we exit, the container's first
+        // process is re-parented to it, and only a parent's waitpid(2)
+        // learns the exit status. So we leave now, creating nothing more and
+        // removing nothing: from here the container's own first process is
+        // the owner in the state record, and the container stays until the
+        // engine calls `tincan delete`, which removes what it owns (as runc).
         res.state.status = Status::Created;
+        res.state.owner = res
+            .state
+            .init
+            .context("the container has no first process")?;
         root.save(&res.state)?;
         nix::unistd::write(gate.ready, format!("ok {pid}\n").as_bytes())
             .context("report created")?;
-    } else {
+        // Skip the guards' clean-up (Drop): the container lives on.
+        std::mem::forget(res);
+        return Ok(0);
+    }
+    // ANCHOR_END: hand_over
+    {
         res.state.status = Status::Running;
         root.save(&res.state)?;
     }
@@ -357,19 +390,28 @@ pub fn run_with(
 }
 // ANCHOR_END: run
 
-/// Every directory step 03 may create for container `id`: `tincan/<id>`
+/// The container's cgroup, relative to each hierarchy's root: `tincan/<id>`,
+/// or the bundle's `linux.cgroupsPath` without its leading `/`.
+pub fn cgroup_relative_path(config: &RunConfig) -> PathBuf {
+    match &config.cgroups_path {
+        Some(path) => path.strip_prefix("/").unwrap_or(path).to_path_buf(),
+        None => Path::new("tincan").join(&config.id),
+    }
+}
+
+/// Every directory step 03 may create for the cgroup at `relative`
 /// under each hierarchy mounted in /sys/fs/cgroup (v1), or under the
 /// unified root (v2). Cleanup tolerates those that never existed.
-fn planned_cgroups(id: &str) -> Vec<PathBuf> {
+fn planned_cgroups(relative: &Path) -> Vec<PathBuf> {
     let base = Path::new("/sys/fs/cgroup");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(base)
         .into_iter()
         .flatten()
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path().join("tincan").join(id))
+        .map(|e| e.path().join(relative))
         .collect();
-    dirs.push(base.join("tincan").join(id));
+    dirs.push(base.join(relative));
     dirs.sort();
     dirs
 }
@@ -385,9 +427,11 @@ fn child(
     explain: Explain,
 ) -> i32 {
     let result = (|| -> Result<std::convert::Infallible> {
-        // If tincan dies (kill -9), the kernel kills the container too.
+        // If tincan dies (kill -9), the kernel kills the container too;
+        // except after `create`, whose process exits on purpose and hands
+        // the container to the engine.
         // SAFETY: PR_SET_PDEATHSIG takes integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        if fifo.is_none() && unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
             return Err(std::io::Error::last_os_error()).context("prctl PR_SET_PDEATHSIG");
         }
         let mut byte = [0u8; 1];
@@ -484,7 +528,11 @@ fn setup_inside(
 
     // 4. the mounts every program expects, then pivot_root.
     for m in &config.mounts {
-        mount_one(&new_root, m)?;
+        if m.typ == "cgroup" {
+            mount_cgroups(&new_root, m, &cgroup_relative_path(config))?;
+        } else {
+            mount_one(&new_root, m)?;
+        }
     }
     if config
         .mounts
@@ -629,7 +677,7 @@ fn setup_inside(
 // ANCHOR_END: inside
 
 /// Find `name` in the container's PATH, like a shell would.
-fn find_program(name: &str, env: &[String]) -> Result<PathBuf> {
+pub(crate) fn find_program(name: &str, env: &[String]) -> Result<PathBuf> {
     if name.contains('/') {
         return Ok(PathBuf::from(name));
     }
@@ -653,6 +701,10 @@ fn mount_one(root: &Path, m: &MountSpec) -> Result<()> {
     let bind = flags.contains(MsFlags::MS_BIND);
     if bind && Path::new(&m.source).is_file() {
         if !target.exists() {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("mkdir {}", parent.display()))?;
+            }
             std::fs::write(&target, "").with_context(|| format!("create {}", target.display()))?;
         }
     } else {
@@ -693,6 +745,79 @@ fn mount_one(root: &Path, m: &MountSpec) -> Result<()> {
     }
     Ok(())
 }
+
+// ANCHOR: mount_cgroups
+/// The `cgroup` mount of an OCI bundle (podman asks for one at
+/// /sys/fs/cgroup), done as runc does on a cgroup v1 host: a tmpfs, and in
+/// it, for each hierarchy, a read-only bind of *the container's own* cgroup
+/// directory. The container sees its limits (`memory/memory.limit_in_bytes`)
+/// and nothing above them. A fresh `mount -t cgroup` cannot be used: each v1
+/// hierarchy is mounted once already, and mounting it again shows the
+/// host's whole tree.
+fn mount_cgroups(root: &Path, m: &MountSpec, relative: &Path) -> Result<()> {
+    let host = Path::new("/sys/fs/cgroup");
+    let target = root.join(m.destination.strip_prefix("/").unwrap_or(&m.destination));
+    std::fs::create_dir_all(&target).with_context(|| format!("mkdir {}", target.display()))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        Some("tmpfs"),
+        &target,
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .with_context(|| format!("mount tmpfs at {}", m.destination.display()))?;
+    let entries = std::fs::read_dir(host).with_context(|| format!("list {}", host.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let inside = target.join(&name);
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("stat {:?}", name))?;
+        if kind.is_symlink() {
+            // cpu -> cpu,cpuacct: the same link inside.
+            let to = std::fs::read_link(entry.path())
+                .with_context(|| format!("readlink {}", entry.path().display()))?;
+            std::os::unix::fs::symlink(&to, &inside)
+                .with_context(|| format!("symlink {}", inside.display()))?;
+            continue;
+        }
+        let ours = entry.path().join(relative);
+        std::fs::create_dir(&inside).with_context(|| format!("mkdir {}", inside.display()))?;
+        // Hierarchies we made no cgroup in (freezer, systemd's) stay empty.
+        if !ours.is_dir() {
+            continue;
+        }
+        mount(
+            Some(&ours),
+            &inside,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind {} at {}", ours.display(), inside.display()))?;
+        mount(
+            None::<&str>,
+            &inside,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+            None::<&str>,
+        )
+        .with_context(|| format!("remount {} read-only", inside.display()))?;
+    }
+    if m.options.iter().any(|o| o == "ro") {
+        mount(
+            None::<&str>,
+            &target,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+            Some("mode=755"),
+        )
+        .with_context(|| format!("remount {} read-only", m.destination.display()))?;
+    }
+    Ok(())
+}
+// ANCHOR_END: mount_cgroups
 
 /// Split mount options into flags and the data string (mount(8) names).
 fn mount_flags(options: &[String]) -> (MsFlags, String) {

@@ -34,11 +34,17 @@ pub fn v1_available() -> bool {
 /// and return the directory (the caller records it and adds the container's
 /// process to it).
 pub fn create_v1(id: &str, rules: &[DeviceRule]) -> Result<PathBuf> {
-    let parent = Path::new(V1_MOUNT).join("tincan");
-    let dir = parent.join(id);
+    create_v1_at(&Path::new("tincan").join(id), rules)
+}
+
+/// [`create_v1`] at `path` relative to the devices hierarchy (an engine's
+/// `linux.cgroupsPath`), creating missing parents.
+pub fn create_v1_at(path: &Path, rules: &[DeviceRule]) -> Result<PathBuf> {
+    let dir = Path::new(V1_MOUNT).join(path.strip_prefix("/").unwrap_or(path));
+    let parent = dir.parent().unwrap_or(Path::new(V1_MOUNT)).to_path_buf();
     // Another tincan may remove the empty parent between our two mkdirs: retry.
     for attempt in 0.. {
-        let _ = std::fs::create_dir(&parent);
+        let _ = std::fs::create_dir_all(&parent);
         match std::fs::create_dir(&dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => continue,
             other => other.with_context(|| format!("mkdir {}", dir.display()))?,

@@ -27,7 +27,7 @@
 //! let caps = step05::capabilities::with_changes(&[], &["NET_RAW".into()])?;
 //! assert_eq!(caps.len(), 13);
 //! // A filter that refuses keyctl, ptrace, mount, unshare... compiled to BPF:
-//! let filters = step05::seccomp::compile(step05::seccomp::Profile::Default)?;
+//! let filters = step05::seccomp::compile(&step05::seccomp::Profile::Default)?;
 //! assert!(filters.instructions() > 40);
 //! # Ok::<(), anyhow::Error>(())
 //! ```
@@ -37,11 +37,13 @@ pub mod config;
 pub mod container;
 pub mod devices;
 pub mod escape;
+pub mod exec;
 pub mod lifecycle;
 pub mod oci;
 pub mod overlay;
 pub mod seccomp;
 pub mod state;
+pub mod syscalls;
 
 use std::path::{Path, PathBuf};
 

@@ -4,11 +4,14 @@
 //!
 //! `create` sets everything up and stops the container's process just
 //! before `execve`; `start` lets it go. Between the two, an engine attaches
-//! its logging and networking. tincan's `create` forks a *monitor* that
-//! outlives the command: it owns the container (parent of its PID 1, so
-//! `PR_SET_PDEATHSIG` still works), waits for it, and removes its cgroups,
-//! overlay and state when it exits. The gate is a FIFO in the state
-//! directory: the container blocks reading it; `start` writes one byte.
+//! its logging and networking. tincan's `create` forks a process that sets
+//! the container up and then exits, so that the container is re-parented to
+//! the engine's monitor (conmon is a child subreaper) and the engine reaps
+//! it and learns its exit status, as with runc. From then on the
+//! container's first process owns its state record, and the container stays
+//! (`stopped` once it has exited) until the engine calls `tincan delete`,
+//! which removes its cgroups, overlay and state. The gate is a FIFO in the state directory: the
+//! container blocks reading it; `start` writes one byte.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -140,7 +143,12 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), Signal::SIGKILL);
     }
-    // The monitor removes everything once its container is gone; give it a moment.
+    // Created by `tincan create` and handed over: nobody else cleans up.
+    if state.init == Some(state.owner) {
+        return root.destroy(&state);
+    }
+    // `tincan run`'s process removes everything once its container is gone;
+    // give it a moment.
     for _ in 0..200 {
         if !root.dir(id).exists() {
             return Ok(());
@@ -150,12 +158,78 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     root.destroy(&root.load(id)?)
 }
 
+// ANCHOR: freezer
+/// Where cgroup v1 mounts its freezer controller.
+pub const FREEZER_V1: &str = "/sys/fs/cgroup/freezer";
+
+/// Freeze (`true`) or thaw a cgroup directory, if it can be frozen: v1's
+/// `freezer.state` (`FROZEN` / `THAWED`) or v2's `cgroup.freeze` (`1` / `0`).
+/// Freezing takes a moment (each task must stop in the kernel), so we wait
+/// until the cgroup reports it. Returns false for a directory that has no
+/// freezer (another v1 controller's).
+pub fn set_frozen(dir: &Path, frozen: bool) -> Result<bool> {
+    let v1 = dir.join("freezer.state");
+    let v2 = dir.join("cgroup.freeze");
+    let (path, value) = match (v1.exists(), v2.exists()) {
+        (true, _) => (v1, if frozen { "FROZEN" } else { "THAWED" }),
+        (false, true) => (v2, if frozen { "1" } else { "0" }),
+        (false, false) => return Ok(false),
+    };
+    std::fs::write(&path, value).with_context(|| format!("write {value} to {}", path.display()))?;
+    // v1 passes through FREEZING; v2 reports "frozen 1" in cgroup.events.
+    let done = || {
+        if path.ends_with("freezer.state") {
+            std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == value)
+        } else {
+            std::fs::read_to_string(dir.join("cgroup.events"))
+                .is_ok_and(|t| t.lines().any(|l| l == format!("frozen {value}")))
+        }
+    };
+    for _ in 0..500 {
+        if done() {
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    bail!("{} did not become {value}", path.display())
+}
+
+/// `tincan pause ID` / `tincan resume ID`: freeze or thaw every process
+/// of the container. Frozen processes keep their memory and open files
+/// but get no CPU time; unlike SIGSTOP, they cannot notice or refuse.
+pub fn freeze(root: &StateRoot, id: &str, frozen: bool) -> Result<()> {
+    let mut state = root.load(id)?;
+    let (from, to) = if frozen {
+        (Status::Running, Status::Paused)
+    } else {
+        (Status::Paused, Status::Running)
+    };
+    if state.status != from || !state.init.is_some_and(|p| p.is_alive()) {
+        bail!(
+            "container {id:?} is {:?}; only a {:?} container can be {}",
+            state.status,
+            from,
+            if frozen { "paused" } else { "resumed" }
+        );
+    }
+    let mut done = false;
+    for dir in &state.cgroups {
+        done |= set_frozen(dir, frozen)?;
+    }
+    if !done {
+        bail!("container {id:?} has no freezer cgroup (it runs without cgroups)");
+    }
+    state.status = to;
+    root.save(&state)
+}
+// ANCHOR_END: freezer
+
 /// `tincan state ID`: the OCI state as JSON.
 pub fn state_json(root: &StateRoot, id: &str) -> Result<String> {
     let state = root.load(id)?;
     let alive = state.init.filter(|p| p.is_alive());
     let status = match (state.status, alive) {
-        (Status::Created | Status::Running, None) => Status::Stopped,
+        (Status::Created | Status::Running | Status::Paused, None) => Status::Stopped,
         (s, _) => s,
     };
     let json = serde_json::json!({

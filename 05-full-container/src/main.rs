@@ -56,6 +56,25 @@ fn main() -> std::process::ExitCode {
         Command::Start { id } => step05::lifecycle::start(&root, &id),
         Command::Kill { id, signal } => step05::lifecycle::kill(&root, &id, &signal),
         Command::Delete { force, id } => step05::lifecycle::delete(&root, &id, force),
+        Command::Exec { tty: true, .. }
+        | Command::Exec {
+            console_socket: Some(_),
+            ..
+        } => Err(anyhow::anyhow!(
+            "--tty/--console-socket (a terminal, podman exec -t) is not supported yet; run without -t"
+        )),
+        Command::Exec {
+            process,
+            pid_file,
+            detach,
+            id,
+            ..
+        } => match step05::exec::exec(&root, &id, &process, pid_file.as_deref(), detach) {
+            Ok(status) => return std::process::ExitCode::from(status as u8),
+            Err(e) => Err(e),
+        },
+        Command::Pause { id } => step05::lifecycle::freeze(&root, &id, true),
+        Command::Resume { id } => step05::lifecycle::freeze(&root, &id, false),
         Command::State { id } => step05::lifecycle::state_json(&root, &id)
             .and_then(|json| writeln!(out, "{json}").map_err(Into::into)),
     };

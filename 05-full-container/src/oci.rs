@@ -279,10 +279,15 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
 
     let linux = spec.linux().clone().unwrap_or_default();
     reject_if_some!(linux.net_devices(), "linux.netDevices");
-    reject_if_some!(
-        linux.seccomp(),
-        "linux.seccomp (custom profiles; without it tincan runs unconfined, as the spec says)"
-    );
+    // Without linux.seccomp the spec says: no filter. With one, every
+    // feature it uses is honoured or rejected here, before anything exists.
+    let seccomp = match linux.seccomp() {
+        None => Profile::Unconfined,
+        Some(profile) => {
+            crate::seccomp::validate_oci(profile)?;
+            Profile::Oci(Box::new(profile.clone()))
+        }
+    };
     reject_if_some!(linux.mount_label(), "linux.mountLabel");
     reject_if_some!(linux.intel_rdt(), "linux.intelRdt");
     reject_if_some!(linux.memory_policy(), "linux.memoryPolicy");
@@ -364,10 +369,31 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
             "remove it; tincan runs bundles as real root with reduced capabilities",
         ));
     }
-    reject_if_some!(
-        linux.cgroups_path(),
-        "linux.cgroupsPath (tincan always uses tincan/<id>)"
-    );
+    // ANCHOR: cgroups_path
+    // The engine decides where its containers' cgroups live (podman:
+    // /libpod_parent/libpod-<id>); we create exactly that, and only that.
+    if let Some(path) = linux.cgroups_path() {
+        let text = path.to_string_lossy();
+        if text.contains(':') {
+            bail!(
+                "linux.cgroupsPath {text:?} is in systemd's slice:prefix:name form, which tincan \
+                 does not support; use a path (podman: --cgroup-manager cgroupfs)"
+            );
+        }
+        if !path.is_absolute() {
+            bail!("linux.cgroupsPath {text:?} must be an absolute path such as /mygroup/{id}");
+        }
+        let plain = path.components().skip(1).all(|c| {
+            matches!(c, std::path::Component::Normal(n)
+                if !n.is_empty() && n.to_string_lossy().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        });
+        if !plain || path.components().count() < 2 {
+            bail!(
+                "linux.cgroupsPath {text:?} must be /-separated names of letters, digits, '-' or '_'"
+            );
+        }
+    }
+    // ANCHOR_END: cgroups_path
 
     let mut sysctl = BTreeMap::new();
     for (key, value) in linux.sysctl().iter().flatten() {
@@ -429,7 +455,7 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
             .collect(),
         capabilities,
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
-        seccomp: Profile::Unconfined,
+        seccomp,
         rlimits,
         oom_score_adj: process.oom_score_adj(),
         sysctl,
@@ -477,11 +503,17 @@ fn rlimit_resource(typ: PosixRlimitType) -> (libc::c_int, &'static str) {
 
 /// `linux.resources`: memory limit, CPU quota/period, pids, device rules.
 fn limits(linux: &oci_spec::runtime::Linux) -> Result<Limits> {
+    // Device rules as runc orders them: deny everything, the bundle's
+    // rules, then the devices every container needs (/dev/null, /dev/tty...),
+    // so that podman's leading "deny all" does not take those away.
+    let docker = config::docker_devices();
+    let (deny_all, standard) = docker.split_at(1);
     let mut limits = Limits {
-        devices: config::docker_devices(),
+        devices: deny_all.to_vec(),
         ..Limits::default()
     };
     let Some(res) = linux.resources() else {
+        limits.devices.extend_from_slice(standard);
         return Ok(limits);
     };
     reject_if_some!(res.block_io(), "linux.resources.blockIO");
@@ -552,6 +584,7 @@ fn limits(linux: &oci_spec::runtime::Linux) -> Result<Limits> {
             rule,
         });
     }
+    limits.devices.extend_from_slice(standard);
     Ok(limits)
 }
 
@@ -630,7 +663,7 @@ mod tests {
             ("/process/terminal", Value::Bool(true)),
             (
                 "/linux/seccomp",
-                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/agent.sock"}),
             ),
             ("/hooks", serde_json::json!({"prestart": []})),
             (
@@ -670,9 +703,19 @@ mod tests {
         assert_eq!(limits.memory_bytes, Some(64 << 20));
         assert_eq!(limits.cpu_quota, Some((50_000, 100_000)));
         assert_eq!(limits.pids, Some(64));
+        assert_eq!(limits.devices[0].rule, "a *:* rwm", "deny all first");
+        assert!(
+            limits
+                .devices
+                .iter()
+                .any(|d| d.allow && d.rule == "c 1:3 rw"),
+            "{:?}",
+            limits.devices
+        );
         assert_eq!(
-            limits.devices.last().map(|d| d.rule.as_str()),
-            Some("c 1:3 rw")
+            limits.devices.last(),
+            config::docker_devices().last(),
+            "the standard devices last"
         );
     }
 

@@ -92,6 +92,8 @@ pub enum Status {
     Running,
     /// It exited.
     Stopped,
+    /// Frozen by `tincan pause`.
+    Paused,
 }
 
 // ANCHOR: state
@@ -119,6 +121,10 @@ pub struct State {
     pub cgroups: Vec<PathBuf>,
     /// The overlay layer directory (upper, work, merged), if any.
     pub overlay_dir: Option<PathBuf>,
+    /// The cgroup path an engine asked for (`linux.cgroupsPath`, e.g.
+    /// `/libpod_parent/libpod-<id>`) instead of `tincan/<id>`.
+    #[serde(default)]
+    pub cgroups_path: Option<PathBuf>,
 }
 // ANCHOR_END: state
 
@@ -221,8 +227,17 @@ impl StateRoot {
                 nix::sys::signal::SIGKILL,
             );
         }
+        // A frozen process cannot die: thaw first, or the kill waits forever.
         for cgroup in &state.cgroups {
-            remove_cgroup(cgroup)?;
+            let _ = crate::lifecycle::set_frozen(cgroup, false);
+        }
+        for cgroup in &state.cgroups {
+            match &state.cgroups_path {
+                Some(path) if cgroup.ends_with(path.strip_prefix("/").unwrap_or(path)) => {
+                    remove_engine_cgroup(cgroup)?
+                }
+                _ => remove_cgroup(cgroup)?,
+            }
         }
         if let Some(dir) = &state.overlay_dir {
             crate::overlay::remove_layer_dir(dir)?;
@@ -261,6 +276,11 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
         if state.owner.is_alive() {
             continue;
         }
+        // Handed over to an engine by `tincan create`: a stopped container
+        // stays (the engine reads its state) until `tincan delete`.
+        if state.init == Some(state.owner) {
+            continue;
+        }
         root.destroy(&state)
             .with_context(|| format!("clean up container {id:?}"))?;
         cleaned.push(id);
@@ -268,6 +288,16 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
     Ok(cleaned)
 }
 // ANCHOR_END: cleanup
+
+/// Remove a cgroup created at the path an engine chose (`linux.cgroupsPath`):
+/// ours because we created it, but its parent is the engine's and stays.
+pub fn remove_engine_cgroup(dir: &Path) -> Result<()> {
+    if !dir.starts_with("/sys/fs/cgroup") || !dir.exists() {
+        return Ok(());
+    }
+    step03::cgroup::kill_until_empty(&[dir.to_path_buf()])?;
+    step03::cgroup::remove_dir(dir)
+}
 
 /// Kill every process left in a cgroup we created, then remove it. A cgroup
 /// directory can only be removed (`rmdir`) once no process is in it, and a

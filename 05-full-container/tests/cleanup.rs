@@ -86,6 +86,7 @@ fn next_command_removes_what_a_killed_tincan_left() {
         rootfs: image.clone(),
         cgroups: vec![left.cgroup.clone()],
         overlay_dir: Some(layer.clone()),
+        cgroups_path: None,
     };
     root.create(&state).expect("write state");
     // A live container next to it must be left alone.
@@ -95,6 +96,7 @@ fn next_command_removes_what_a_killed_tincan_left() {
         init: None,
         cgroups: vec![],
         overlay_dir: None,
+        cgroups_path: None,
         ..state
     };
     root.create(&alive).expect("write state");

@@ -109,12 +109,12 @@ fn create_start_kill_delete_like_podman() {
         let _ = tincan(state.path(), &["kill", "tincan-life", "15"]);
         out.path().join("term").exists()
     });
-    // The monitor removes everything once the container has exited.
-    wait_for("the monitor's cleanup", || {
-        !state.path().join("tincan-life").exists()
+    // The container exits; its state stays until `delete` (OCI "stopped").
+    wait_for("the container to exit", || {
+        !step05::state::ProcessId::of(pid).is_ok_and(|p| p.is_alive())
     });
-    let (ok, err) = tincan(state.path(), &["delete", "--force", "tincan-life"]);
-    assert!(ok, "delete of a container already gone: {err}");
+    let (ok, err) = tincan(state.path(), &["delete", "tincan-life"]);
+    assert!(ok, "delete of a stopped container: {err}");
     assert_nothing_left(state.path(), "tincan-life");
 }
 

@@ -102,7 +102,7 @@ fn child_checks(confined: bool) -> i32 {
 }
 
 fn run_in_child(profile: Profile) -> i32 {
-    let filters = compile(profile).expect("compile the filter in the parent");
+    let filters = compile(&profile).expect("compile the filter in the parent");
     // SAFETY: the child only installs the precompiled filter (no allocation),
     // makes raw system calls and calls _exit.
     match unsafe { fork() }.expect("fork") {
@@ -150,4 +150,94 @@ fn unconfined_lets_the_same_calls_reach_the_kernel() {
         "without the filter, this check still saw the refusal: {}",
         describe(code)
     );
+}
+
+/// Install `profile` (an OCI `linux.seccomp` as JSON) in a forked child,
+/// run `checks` there (raw system calls only) and return its exit code.
+fn run_oci_in_child(profile: serde_json::Value, checks: fn() -> i32) -> i32 {
+    let profile: oci_spec::runtime::LinuxSeccomp =
+        serde_json::from_value(profile).expect("a valid OCI seccomp profile");
+    let filters = compile(&Profile::Oci(Box::new(profile))).expect("compile the OCI profile");
+    // SAFETY: the child only installs the precompiled filter, makes raw
+    // system calls and calls _exit.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            let code = match filters.install() {
+                Ok(()) => checks(),
+                Err(_) => 100,
+            };
+            // SAFETY: _exit is async-signal-safe and skips the parent's atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => match waitpid(child, None).expect("waitpid") {
+            WaitStatus::Exited(_, code) => code,
+            other => panic!("child did not exit normally: {other:?}"),
+        },
+    }
+}
+
+#[test]
+fn oci_profile_rules_give_their_errno_and_argument_conditions_hold() {
+    // podman's style: rules with errnoRet, and personality allowed only
+    // for some arguments.
+    let profile = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["keyctl", "no_such_call_on_x86_64"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}
+        ]
+    });
+    fn checks() -> i32 {
+        // SAFETY: raw system calls with integer arguments.
+        let keyctl = unsafe { libc::syscall(libc::SYS_keyctl, 0, 0, 0, 0, 0) };
+        if keyctl != -1 || errno() != libc::ENOSYS {
+            return 1; // keyctl answered ENOSYS (errnoRet 38)
+        }
+        // SAFETY: personality(8) would set UNAME26; it is refused first.
+        if unsafe { libc::personality(8) } != -1 || errno() != libc::EPERM {
+            return 2; // personality(8) refused with EPERM (the default errno)
+        }
+        // SAFETY: 0xffffffff only queries the persona.
+        if unsafe { libc::personality(0xffff_ffff) } == -1 {
+            return 3; // personality(query) allowed: the argument condition
+        }
+        0
+    }
+    assert_eq!(run_oci_in_child(profile, checks), 0);
+}
+
+#[test]
+fn oci_profile_default_action_applies_to_calls_no_rule_names() {
+    // An allow list, as podman sends: everything else gets EOPNOTSUPP.
+    let profile = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": libc::EOPNOTSUPP,
+        "syscalls": [
+            {"names": ["getppid", "exit", "exit_group", "_llseek"], "action": "SCMP_ACT_ALLOW"}
+        ]
+    });
+    fn checks() -> i32 {
+        // SAFETY: raw system calls without arguments.
+        if unsafe { libc::syscall(libc::SYS_getppid) } <= 0 {
+            return 1; // getppid allowed
+        }
+        // SAFETY: as above.
+        if unsafe { libc::syscall(libc::SYS_getpid) } != -1 || errno() != libc::EOPNOTSUPP {
+            return 2; // getpid, named by no rule, got the default errno
+        }
+        0
+    }
+    assert_eq!(run_oci_in_child(profile, checks), 0);
+}
+
+#[test]
+fn oci_profile_features_tincan_cannot_honour_are_refused() {
+    let profile: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_NOTIFY"}]
+    }))
+    .expect("valid");
+    let err = step05::seccomp::validate_oci(&profile).expect_err("NOTIFY is not supported");
+    assert!(format!("{err:#}").contains("SCMP_ACT_NOTIFY"), "{err:#}");
 }

@@ -1,0 +1,277 @@
+//! podman drives tincan: `podman --runtime <tincan> run ...` calls tincan's
+//! OCI verbs (`create`, `start`, `kill`, `delete`) with podman's own
+//! config.json (a `linux.cgroupsPath`, a seccomp profile, a cgroup mount).
+//! Skipped when podman is not installed (and failing under `CI=true`).
+//!
+//! Everything podman stores goes under one temporary directory (`--root`,
+//! `--runroot`, `--tmpdir`, a `CONTAINERS_CONF` of our own), so the test
+//! touches nobody's containers. tincan's state stays in its default
+//! `/run/tincan`: podman 4.3 passes `--runtime-flag` to `create` and `start`
+//! but not to `delete`. So "nothing left" is checked as "nothing new".
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{TINCAN, TempDir, rootfs};
+
+/// podman's storage, state and configuration for this test; on drop, every
+/// mount podman left under it is detached before the directory goes.
+struct Podman {
+    dir: TempDir,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        let dir = TempDir::new("podman");
+        // The host's capability bounding set lacks CAP_SYS_RESOURCE, so the
+        // default rlimits (raised above the hard limit) cannot be set.
+        // podman calls this script as its runtime: it notes each call, then
+        // becomes tincan. The list is the snapshot of what podman asks.
+        let script = dir.path().join("tincan-logged");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {}\nexec {TINCAN} \"$@\"\n",
+                dir.path().join("calls.log").display()
+            ),
+        )
+        .expect("write the runtime script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod the runtime script");
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\n\
+             [engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n",
+        )
+        .expect("write containers.conf");
+        Podman { dir }
+    }
+
+    fn command(&self, args: &[&str]) -> Output {
+        let d = self.dir.path();
+        Command::new("podman")
+            .arg("--root")
+            .arg(d.join("storage"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .arg("--runtime")
+            .arg(d.join("tincan-logged"))
+            .args(args)
+            .env("CONTAINERS_CONF", d.join("containers.conf"))
+            .output()
+            .expect("run podman")
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        // containers/storage keeps mounts under its root; detach ours,
+        // deepest first, so that removing the directory cannot fail or
+        // reach through a mount.
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut mine: Vec<&str> = mountinfo
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| Path::new(m).starts_with(self.dir.path()))
+            .collect();
+        mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mine {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// The container states in tincan's default state directory.
+fn tincan_states() -> BTreeSet<PathBuf> {
+    std::fs::read_dir(step05::state::default_root())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Every `libpod-*` cgroup directory under any hierarchy's `libpod_parent`.
+fn libpod_cgroups() -> BTreeSet<PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|h| std::fs::read_dir(h.path().join("libpod_parent")).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libpod-"))
+        })
+        .collect()
+}
+
+/// The calls podman made, with the temporary directory as `[TMP]`,
+/// container and exec ids (long hex numbers) as `[ID]` and other numbers
+/// in file names as `[N]`, so that the list is the same on every run.
+fn redacted_calls(podman: &Podman) -> String {
+    let log = std::fs::read_to_string(podman.dir.path().join("calls.log")).expect("calls.log");
+    let log = log.replace(&podman.dir.path().display().to_string(), "[TMP]");
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.len() >= 32 && word.chars().all(|c| c.is_ascii_hexdigit()) {
+            out.push_str("[ID]");
+        } else if word.len() >= 6 && word.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str("[N]");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in log.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn podman_runs_containers_with_tincan_and_leaves_nothing() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    if Command::new("podman").arg("--version").output().is_err() {
+        step01::testing::skip("podman is not installed (apt-get install podman)");
+        return;
+    }
+    let podman = Podman::new();
+    let before = libpod_cgroups();
+    let states_before = tincan_states();
+
+    // The test image, imported as a podman image (no registry needed).
+    let image = rootfs("podman");
+    let tar = podman.dir.path().join("image.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(image.path())
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(ok.success(), "tar the test image");
+    let out = podman.command(&["import", tar.to_str().expect("utf-8"), "tincan-test"]);
+    assert!(out.status.success(), "podman import: {}", text(&out.stderr));
+
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", "--net", "none", "tincan-test"];
+        all.extend_from_slice(args);
+        podman.command(&all)
+    };
+
+    // 1. The program's output reaches podman.
+    let out = run(&["/bin/sh", "-c", "echo hi from tincan"]);
+    assert!(out.status.success(), "podman run: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi from tincan\n");
+
+    // 2. The exit status travels back: tincan hands the container to conmon,
+    // which reaps it.
+    let out = run(&["/bin/sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+
+    // 3. Its own pid namespace (the shell is PID 1), podman's hostname
+    // (a new uts namespace), podman's pids limit read through the cgroup
+    // mount, and podman's seccomp profile installed.
+    let out = run(&[
+        "/bin/sh",
+        "-c",
+        "echo $$; cat /sys/fs/cgroup/pids/pids.max; grep '^Seccomp:' /proc/self/status",
+    ]);
+    assert!(out.status.success(), "podman run: {}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    assert_eq!(lines[0], "1", "PID 1 in its own pid namespace: {lines:?}");
+    assert_eq!(lines[1], "2048", "podman's pids limit: {lines:?}");
+    assert_eq!(lines[2], "Seccomp:\t2", "a seccomp filter: {lines:?}");
+
+    // 4. The filter is podman's profile, not tincan's default: podman
+    // refuses `bpf` (SCMP_ACT_ERRNO) but allows `keyctl`, which tincan's own
+    // default filter refuses.
+    let out = run(&["/tincan", "escape", "bpf", "keyctl"]);
+    let report = text(&out.stdout);
+    let verdict = |name: &str| {
+        report
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(String::from)
+    };
+    assert_eq!(verdict("bpf").as_deref(), Some("BLOCKED"), "{report}");
+    assert_eq!(verdict("keyctl").as_deref(), Some("SUCCEEDED"), "{report}");
+
+    // 5. A detached container: exec joins it, pause freezes it, stop ends it.
+    let out = podman.command(&[
+        "run",
+        "-d",
+        "--net",
+        "none",
+        "tincan-test",
+        "/bin/sleep",
+        "600",
+    ]);
+    assert!(out.status.success(), "podman run -d: {}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let out = podman.command(&["exec", &id, "/bin/cat", "/proc/1/cmdline"]);
+    assert!(out.status.success(), "podman exec: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "/bin/sleep\x00600\x00",
+        "exec sees the container's PID 1"
+    );
+    let out = podman.command(&["exec", &id, "/bin/sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "exec's exit status");
+    let freezer = Path::new("/sys/fs/cgroup/freezer/libpod_parent").join(format!("libpod-{id}"));
+    let out = podman.command(&["pause", &id]);
+    assert!(out.status.success(), "podman pause: {}", text(&out.stderr));
+    if freezer.exists() {
+        let state = std::fs::read_to_string(freezer.join("freezer.state")).expect("freezer");
+        assert_eq!(state.trim(), "FROZEN");
+    }
+    let out = podman.command(&["unpause", &id]);
+    assert!(
+        out.status.success(),
+        "podman unpause: {}",
+        text(&out.stderr)
+    );
+    if freezer.exists() {
+        let state = std::fs::read_to_string(freezer.join("freezer.state")).expect("freezer");
+        assert_eq!(state.trim(), "THAWED");
+    }
+    // sleep as PID 1 ignores SIGTERM: podman sends SIGKILL after -t seconds.
+    let out = podman.command(&["stop", "-t", "1", &id]);
+    assert!(out.status.success(), "podman stop: {}", text(&out.stderr));
+    let out = podman.command(&["rm", &id]);
+    assert!(out.status.success(), "podman rm: {}", text(&out.stderr));
+
+    // 6. Nothing is left: no tincan state, no cgroup of these containers.
+    let states = tincan_states();
+    let left: Vec<_> = states.difference(&states_before).collect();
+    assert!(left.is_empty(), "tincan state left behind: {left:?}");
+    let after = libpod_cgroups();
+    let leaked: Vec<_> = after.difference(&before).collect();
+    assert!(leaked.is_empty(), "cgroups left behind: {leaked:?}");
+
+    // What podman asked of tincan, in order.
+    insta::assert_snapshot!("podman_calls", redacted_calls(&podman));
+}
