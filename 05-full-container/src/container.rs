@@ -501,12 +501,6 @@ fn child(
         if n != 1 {
             bail!("tincan exited before the container started");
         }
-        // Namespaces named by path: joined before anything is mounted, so
-        // /sys shows the joined network, and before the hostname is set.
-        crate::namespaces::join(joined)?;
-        if !config.uid_mappings.is_empty() {
-            crate::namespaces::become_mapped_root()?;
-        }
         // Opened now, while the state directory is still reachable; O_RDWR
         // so that the open does not wait for a writer.
         let gate = fifo
@@ -520,6 +514,13 @@ fn child(
             })
             .transpose()?
             .map(|fd| (fd, err));
+        // Namespaces named by path: joined before anything is mounted, so
+        // /sys shows the joined network, and before the hostname is set.
+        crate::namespaces::join(joined)?;
+        // Last: from here on we are no longer the host's root.
+        if !config.uid_mappings.is_empty() {
+            crate::namespaces::become_mapped_root()?;
+        }
         setup_inside(config, layer, filters, gate, explain)
     })();
     let message = match result {

@@ -43,43 +43,60 @@ fn bundle(
     dir
 }
 
-/// A `sleep` in a new network namespace (unshare(1)), killed when dropped:
-/// the namespace the container joins, owned by the test.
-struct HeldNetns(Child);
+/// A `sleep` in a new namespace of `kind` (unshare(1)), killed when
+/// dropped: the namespace the container joins, owned by the test.
+struct Held {
+    child: Child,
+    kind: &'static str,
+}
 
-impl HeldNetns {
-    fn new() -> HeldNetns {
+impl Held {
+    /// `kind` as in /proc/self/ns (`net`, `pid`).
+    fn new(kind: &'static str) -> Held {
+        // A new pid namespace holds only the children of unshare: it
+        // forks, and --kill-child kills sleep (the namespace's init) when
+        // unshare dies, so that nothing outlives the test.
+        let args: &[&str] = match kind {
+            "pid" => &["--pid", "--kill-child", "sleep", "600"],
+            _ => &["--net", "sleep", "600"],
+        };
         let child = Command::new("unshare")
-            .args(["--net", "sleep", "600"])
+            .args(args)
             .stdin(Stdio::null())
             .spawn()
-            .expect("run unshare --net sleep");
-        // unshare execs sleep in the new namespace; wait until it has.
-        let ours = std::fs::metadata("/proc/self/ns/net").expect("stat").ino();
-        let path = format!("/proc/{}/ns/net", child.id());
+            .expect("run unshare ... sleep");
+        let held = Held { child, kind };
+        // Wait until the namespace exists (for pid: until sleep, its first
+        // process, is in it).
+        let ours = std::fs::metadata(format!("/proc/self/ns/{kind}"))
+            .expect("stat")
+            .ino();
         for _ in 0..500 {
-            let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id()));
-            if comm.is_ok_and(|c| c.trim() == "sleep")
-                && std::fs::metadata(&path).is_ok_and(|m| m.ino() != ours)
-            {
-                return HeldNetns(child);
+            if std::fs::metadata(held.path()).is_ok_and(|m| m.ino() != ours) {
+                return held;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        panic!("unshare --net never reached sleep");
+        panic!("unshare never made a {kind} namespace");
     }
     fn path(&self) -> String {
-        format!("/proc/{}/ns/net", self.0.id())
+        // For pid, /proc/<unshare>/ns/pid_for_children is the new namespace.
+        match self.kind {
+            "pid" => format!("/proc/{}/ns/pid_for_children", self.child.id()),
+            kind => format!("/proc/{}/ns/{kind}", self.child.id()),
+        }
     }
     fn inode(&self) -> u64 {
-        std::fs::metadata(self.path()).expect("stat netns").ino()
+        std::fs::metadata(self.path())
+            .expect("stat namespace")
+            .ino()
     }
 }
 
-impl Drop for HeldNetns {
+impl Drop for Held {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -99,7 +116,7 @@ fn container_joins_a_network_namespace_by_path() {
     if !step01::testing::need_root() {
         return;
     }
-    let held = HeldNetns::new();
+    let held = Held::new("net");
     let image = rootfs("join-net");
     let state = TempDir::new("state-join-net");
     let out = TempDir::new("out-join-net");
@@ -131,6 +148,50 @@ fn container_joins_a_network_namespace_by_path() {
     // /sys (mounted after the join) shows that namespace, not the host's.
     assert_eq!(text.lines().nth(1), Some("lo"), "{text}");
     assert_nothing_left(state.path(), "tincan-join-net");
+}
+
+#[test]
+fn container_joins_a_pid_namespace_by_path() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let held = Held::new("pid");
+    let image = rootfs("join-pid");
+    let state = TempDir::new("state-join-pid");
+    let out = TempDir::new("out-join-pid");
+    let b = bundle(
+        "join-pid",
+        image.path(),
+        out.path(),
+        // /proc, mounted inside, shows the joined namespace: its pid 1 is
+        // the test's sleep, and the container's shell is not pid 1.
+        "ls -iL /proc/self/ns/pid; cat /proc/1/comm; echo $$",
+        |json| set_namespace_path(json, "pid", &held.path()),
+    );
+    let run = tincan(
+        state.path(),
+        &[
+            "run",
+            "--bundle",
+            b.path().to_str().expect("utf-8"),
+            "tincan-join-pid",
+        ],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let text = stdout(&run);
+    let lines: Vec<&str> = text.lines().collect();
+    let inode: u64 = lines[0]
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no inode in {text:?}"));
+    assert_eq!(inode, held.inode(), "the container's pid namespace");
+    assert_eq!(lines[1], "sleep", "{text}");
+    assert_ne!(
+        lines[2], "1",
+        "the container is not the namespace's init: {text}"
+    );
+    assert_nothing_left(state.path(), "tincan-join-pid");
 }
 
 #[test]
@@ -304,4 +365,87 @@ fn user_namespace_without_maps_or_with_an_unmapped_user_is_refused() {
         assert!(err.contains(expected), "{case}: {err}");
         assert_nothing_left(state.path(), "tincan-userns-bad");
     }
+}
+
+/// `tincan delete --force` of a container when dropped, even if a test fails.
+struct Deleted<'a>(&'a Path, &'a str);
+
+impl Drop for Deleted<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(common::TINCAN)
+            .arg("--root")
+            .arg(self.0)
+            .args(["delete", "--force", self.1])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn exec_enters_the_user_namespace_as_its_root() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("userns-exec");
+    for dir in ["proc", "dev", "sys", "out"] {
+        std::fs::create_dir_all(image.path().join(dir)).expect("mkdir mount point");
+    }
+    let state = TempDir::new("state-userns-exec");
+    let out = TempDir::new("out-userns-exec");
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod the volume");
+    let b = bundle(
+        "userns-exec",
+        image.path(),
+        out.path(),
+        "sleep 600",
+        |json| {
+            json["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("namespaces")
+                .push(serde_json::json!({"type": "user"}));
+            let map = serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+            json["linux"]["uidMappings"] = map.clone();
+            json["linux"]["gidMappings"] = map;
+        },
+    );
+    let id = "tincan-userns-exec";
+    let _delete = Deleted(state.path(), id);
+    // `create` leaves the container holding stdout: detach its stdio.
+    let errors = out.path().join("create-stderr");
+    let created = Command::new(common::TINCAN)
+        .arg("--root")
+        .arg(state.path())
+        .args(["create", "--bundle", b.path().to_str().expect("utf-8"), id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errors).expect("stderr file"))
+        .status()
+        .expect("create");
+    assert!(
+        created.success(),
+        "{}",
+        std::fs::read_to_string(&errors).unwrap_or_default()
+    );
+    let started = tincan(state.path(), &["start", id]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let process = b.path().join("exec.json");
+    std::fs::write(
+        &process,
+        serde_json::json!({
+            "args": ["/bin/sh", "-c", "id -u; touch /out/made-by-exec"],
+            "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]
+        })
+        .to_string(),
+    )
+    .expect("write process.json");
+    let exec = tincan(
+        state.path(),
+        &["exec", "--process", process.to_str().expect("utf-8"), id],
+    );
+    assert!(exec.status.success(), "{}", stderr(&exec));
+    assert_eq!(stdout(&exec).trim(), "0");
+    let meta = std::fs::metadata(out.path().join("made-by-exec")).expect("file made by exec");
+    assert_eq!((meta.uid(), meta.gid()), (200000, 200000));
 }
