@@ -261,8 +261,7 @@ pub fn run_with(
             layer.as_deref(),
             &filters,
             joined_ref,
-            go_ref,
-            err_ref,
+            (go_ref, err_ref),
             fifo.as_deref(),
             explain,
         );
@@ -483,8 +482,7 @@ fn child(
     layer: Option<&Path>,
     filters: &Filters,
     joined: &[crate::namespaces::Joined],
-    go: &OwnedFd,
-    err: &OwnedFd,
+    (go, err): (&OwnedFd, &OwnedFd),
     fifo: Option<&Path>,
     explain: Explain,
 ) -> i32 {
