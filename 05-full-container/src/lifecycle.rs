@@ -168,32 +168,25 @@ pub const FREEZER_V1: &str = "/sys/fs/cgroup/freezer";
 /// until the cgroup reports it. Returns false for a directory that has no
 /// freezer (another v1 controller's).
 pub fn set_frozen(dir: &Path, frozen: bool) -> Result<bool> {
-    let (file, value, done): (&str, &str, Box<dyn Fn(&str) -> bool>) =
-        if dir.join("freezer.state").exists() {
-            let value = if frozen { "FROZEN" } else { "THAWED" };
-            (
-                "freezer.state",
-                value,
-                Box::new(move |text| text.trim() == value),
-            )
-        } else if dir.join("cgroup.freeze").exists() {
-            let line = if frozen { "frozen 1" } else { "frozen 0" };
-            (
-                "cgroup.freeze",
-                if frozen { "1" } else { "0" },
-                Box::new(move |_| {
-                    std::fs::read_to_string(dir.join("cgroup.events"))
-                        .is_ok_and(|t| t.lines().any(|l| l == line))
-                }),
-            )
-        } else {
-            return Ok(false);
-        };
-    let path = dir.join(file);
+    let v1 = dir.join("freezer.state");
+    let v2 = dir.join("cgroup.freeze");
+    let (path, value) = match (v1.exists(), v2.exists()) {
+        (true, _) => (v1, if frozen { "FROZEN" } else { "THAWED" }),
+        (false, true) => (v2, if frozen { "1" } else { "0" }),
+        (false, false) => return Ok(false),
+    };
     std::fs::write(&path, value).with_context(|| format!("write {value} to {}", path.display()))?;
+    // v1 passes through FREEZING; v2 reports "frozen 1" in cgroup.events.
+    let done = || {
+        if path.ends_with("freezer.state") {
+            std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == value)
+        } else {
+            std::fs::read_to_string(dir.join("cgroup.events"))
+                .is_ok_and(|t| t.lines().any(|l| l == format!("frozen {value}")))
+        }
+    };
     for _ in 0..500 {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if done(&text) {
+        if done() {
             return Ok(true);
         }
         std::thread::sleep(std::time::Duration::from_millis(2));

@@ -28,6 +28,19 @@ impl Podman {
         let dir = TempDir::new("podman");
         // The host's capability bounding set lacks CAP_SYS_RESOURCE, so the
         // default rlimits (raised above the hard limit) cannot be set.
+        // podman calls this script as its runtime: it notes each call, then
+        // becomes tincan. The list is the snapshot of what podman asks.
+        let script = dir.path().join("tincan-logged");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {}\nexec {TINCAN} \"$@\"\n",
+                dir.path().join("calls.log").display()
+            ),
+        )
+        .expect("write the runtime script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod the runtime script");
         std::fs::write(
             dir.path().join("containers.conf"),
             "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\n\
@@ -47,7 +60,7 @@ impl Podman {
             .arg("--tmpdir")
             .arg(d.join("tmp"))
             .arg("--runtime")
-            .arg(TINCAN)
+            .arg(d.join("tincan-logged"))
             .args(args)
             .env("CONTAINERS_CONF", d.join("containers.conf"))
             .output()
@@ -98,6 +111,36 @@ fn libpod_cgroups() -> BTreeSet<PathBuf> {
                 .is_some_and(|n| n.to_string_lossy().starts_with("libpod-"))
         })
         .collect()
+}
+
+/// The calls podman made, with the temporary directory as `[TMP]`,
+/// container and exec ids (long hex numbers) as `[ID]` and other numbers
+/// in file names as `[N]`, so that the list is the same on every run.
+fn redacted_calls(podman: &Podman) -> String {
+    let log = std::fs::read_to_string(podman.dir.path().join("calls.log")).expect("calls.log");
+    let log = log.replace(&podman.dir.path().display().to_string(), "[TMP]");
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.len() >= 32 && word.chars().all(|c| c.is_ascii_hexdigit()) {
+            out.push_str("[ID]");
+        } else if word.len() >= 6 && word.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str("[N]");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in log.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -177,11 +220,58 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
     assert_eq!(verdict("bpf").as_deref(), Some("BLOCKED"), "{report}");
     assert_eq!(verdict("keyctl").as_deref(), Some("SUCCEEDED"), "{report}");
 
-    // 5. Nothing is left: no tincan state, no cgroup of these containers.
+    // 5. A detached container: exec joins it, pause freezes it, stop ends it.
+    let out = podman.command(&[
+        "run",
+        "-d",
+        "--net",
+        "none",
+        "tincan-test",
+        "/bin/sleep",
+        "600",
+    ]);
+    assert!(out.status.success(), "podman run -d: {}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let out = podman.command(&["exec", &id, "/bin/cat", "/proc/1/cmdline"]);
+    assert!(out.status.success(), "podman exec: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "/bin/sleep\x00600\x00",
+        "exec sees the container's PID 1"
+    );
+    let out = podman.command(&["exec", &id, "/bin/sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "exec's exit status");
+    let freezer = Path::new("/sys/fs/cgroup/freezer/libpod_parent").join(format!("libpod-{id}"));
+    let out = podman.command(&["pause", &id]);
+    assert!(out.status.success(), "podman pause: {}", text(&out.stderr));
+    if freezer.exists() {
+        let state = std::fs::read_to_string(freezer.join("freezer.state")).expect("freezer");
+        assert_eq!(state.trim(), "FROZEN");
+    }
+    let out = podman.command(&["unpause", &id]);
+    assert!(
+        out.status.success(),
+        "podman unpause: {}",
+        text(&out.stderr)
+    );
+    if freezer.exists() {
+        let state = std::fs::read_to_string(freezer.join("freezer.state")).expect("freezer");
+        assert_eq!(state.trim(), "THAWED");
+    }
+    // sleep as PID 1 ignores SIGTERM: podman sends SIGKILL after -t seconds.
+    let out = podman.command(&["stop", "-t", "1", &id]);
+    assert!(out.status.success(), "podman stop: {}", text(&out.stderr));
+    let out = podman.command(&["rm", &id]);
+    assert!(out.status.success(), "podman rm: {}", text(&out.stderr));
+
+    // 6. Nothing is left: no tincan state, no cgroup of these containers.
     let states = tincan_states();
     let left: Vec<_> = states.difference(&states_before).collect();
     assert!(left.is_empty(), "tincan state left behind: {left:?}");
     let after = libpod_cgroups();
     let leaked: Vec<_> = after.difference(&before).collect();
     assert!(leaked.is_empty(), "cgroups left behind: {leaked:?}");
+
+    // What podman asked of tincan, in order.
+    insta::assert_snapshot!("podman_calls", redacted_calls(&podman));
 }
