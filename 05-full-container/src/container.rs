@@ -31,7 +31,7 @@ use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{chdir, pipe2, pivot_root, sethostname};
 
-use crate::config::{MountSpec, RunConfig};
+use crate::config::{IdMap, MountSpec, RunConfig};
 use crate::seccomp::Filters;
 use crate::state::{ProcessId, State, StateRoot, Status};
 
@@ -247,44 +247,53 @@ pub fn run_with(
         .fold(CloneFlags::empty(), |f, n| {
             f | CloneFlags::from_bits_retain(n.flag)
         });
-    if config.namespaces.iter().any(|n| n.path.is_some()) {
-        bail!("joining existing namespaces (linux.namespaces[].path) is not supported yet");
-    }
+    // Namespaces the bundle names by path are opened (and checked) here,
+    // on the host side; the child inherits the descriptors and joins them.
+    let joined = crate::namespaces::open_all(&config.namespaces)?;
     let mut stack = vec![0u8; 1 << 20];
     let child_config = config.clone();
     let layer = res.state.overlay_dir.clone();
     let fifo = gate.as_ref().map(|_| dir.join(EXEC_FIFO));
-    let (go_ref, err_ref) = (&go_read, &err_write);
+    let (go_ref, err_ref, joined_ref) = (&go_read, &err_write, &joined);
     let child_fn = Box::new(move || {
         let code = child(
             &child_config,
             layer.as_deref(),
             &filters,
-            go_ref,
-            err_ref,
+            joined_ref,
+            (go_ref, err_ref),
             fifo.as_deref(),
             explain,
         );
         // Only reached on error: report it and exit.
         code as isize
     });
+    // A joined pid namespace is entered by us, for this clone only.
+    let pid_return = crate::namespaces::enter_pid_for_children(&joined)?;
     // SAFETY: the child runs `child_fn` on its own stack, in a copy of this
     // single-threaded process; it either execs or exits, never returns here.
     let pid = unsafe { nix::sched::clone(child_fn, &mut stack, flags, Some(libc::SIGCHLD)) }
-        .with_context(|| format!("clone({flags:?})"))?;
+        .with_context(|| format!("clone({flags:?})"));
+    drop(pid_return);
+    let pid = pid?;
     drop(err_write);
     res.state.init = Some(ProcessId::of(pid.as_raw())?);
     explain.step(
         "1",
         format_args!(
-            "clone: pid {} in new {} namespaces",
+            "clone: pid {} in new {} namespaces{}",
             step01::report::measured(pid),
             config
                 .namespaces
                 .iter()
+                .filter(|n| n.path.is_none())
                 .map(|n| n.kind)
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            joined
+                .iter()
+                .map(|n| format!("; joins {} {}", n.kind, n.path.display()))
+                .collect::<String>()
         ),
     );
     if let Some(cgroup) = &res.cgroup {
@@ -296,19 +305,36 @@ pub fn run_with(
         std::fs::write(dir.join("cgroup.procs"), pid.to_string())
             .with_context(|| format!("add {pid} to {}", dir.display()))?;
     }
+    // ANCHOR: id_maps
+    if !config.uid_mappings.is_empty() {
+        // A bundle's user namespace, as root: we may map any host ids, so
+        // the bundle's maps are written as they are, and `setgroups` stays
+        // allowed (only an unprivileged writer must deny it first).
+        write_id_maps(pid, &config.uid_mappings, &config.gid_mappings, false)?;
+        explain.step(
+            "1",
+            format_args!(
+                "user namespace: uid_map {}; gid_map {}",
+                describe_maps(&config.uid_mappings),
+                describe_maps(&config.gid_mappings)
+            ),
+        );
+    }
+    // ANCHOR_END: id_maps
     if rootless {
         // User namespace: our uid (and gid) become 0 inside, and nothing
         // else is mapped. `setgroups` must be denied before a gid_map can be
         // written by an unprivileged process (user_namespaces(7)).
         let uid = nix::unistd::geteuid();
         let gid = nix::unistd::getegid();
-        let write = |file: &str, text: String| {
-            std::fs::write(format!("/proc/{pid}/{file}"), &text)
-                .with_context(|| format!("write {text:?} to /proc/{pid}/{file}"))
+        let one = |host: u32| {
+            vec![IdMap {
+                container: 0,
+                host,
+                size: 1,
+            }]
         };
-        write("uid_map", format!("0 {uid} 1"))?;
-        write("setgroups", "deny".into())?;
-        write("gid_map", format!("0 {gid} 1"))?;
+        write_id_maps(pid, &one(uid.as_raw()), &one(gid.as_raw()), true)?;
         explain.step(
             "1",
             format_args!(
@@ -390,6 +416,40 @@ pub fn run_with(
 }
 // ANCHOR_END: run
 
+/// Write the user namespace's maps of process `pid` from outside
+/// (user_namespaces(7)): the child waits on its start pipe meanwhile, because
+/// until its uid_map exists its ids are unmapped and it can do almost
+/// nothing. Each map may be written once.
+fn write_id_maps(
+    pid: nix::unistd::Pid,
+    uids: &[IdMap],
+    gids: &[IdMap],
+    deny_setgroups: bool,
+) -> Result<()> {
+    let write = |file: &str, text: String| {
+        std::fs::write(format!("/proc/{pid}/{file}"), &text)
+            .with_context(|| format!("write {:?} to /proc/{pid}/{file}", text.trim_end()))
+    };
+    let lines = |maps: &[IdMap]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container, m.host, m.size))
+            .collect::<String>()
+    };
+    write("uid_map", lines(uids))?;
+    if deny_setgroups {
+        write("setgroups", "deny".into())?;
+    }
+    write("gid_map", lines(gids))
+}
+
+/// `0 -> 100000 (65536 ids)`, for --explain.
+fn describe_maps(maps: &[IdMap]) -> String {
+    maps.iter()
+        .map(|m| format!("{} -> {} ({} ids)", m.container, m.host, m.size))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The container's cgroup, relative to each hierarchy's root: `tincan/<id>`,
 /// or the bundle's `linux.cgroupsPath` without its leading `/`.
 pub fn cgroup_relative_path(config: &RunConfig) -> PathBuf {
@@ -421,8 +481,8 @@ fn child(
     config: &RunConfig,
     layer: Option<&Path>,
     filters: &Filters,
-    go: &OwnedFd,
-    err: &OwnedFd,
+    joined: &[crate::namespaces::Joined],
+    (go, err): (&OwnedFd, &OwnedFd),
     fifo: Option<&Path>,
     explain: Explain,
 ) -> i32 {
@@ -452,6 +512,13 @@ fn child(
             })
             .transpose()?
             .map(|fd| (fd, err));
+        // Namespaces named by path: joined before anything is mounted, so
+        // /sys shows the joined network, and before the hostname is set.
+        crate::namespaces::join(joined)?;
+        // Last: from here on we are no longer the host's root.
+        if !config.uid_mappings.is_empty() {
+            crate::namespaces::become_mapped_root()?;
+        }
         setup_inside(config, layer, filters, gate, explain)
     })();
     let message = match result {

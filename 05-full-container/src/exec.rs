@@ -158,6 +158,11 @@ fn become_program(config: &RunConfig, filters: &Filters) -> Result<std::convert:
                 .with_context(|| format!("setrlimit {}", r.name));
         }
     }
+    if !config.uid_mappings.is_empty() {
+        // We joined the container's user namespace as the host's root, which
+        // it does not map: become its root, as its first process did.
+        crate::namespaces::become_mapped_root()?;
+    }
     crate::capabilities::drop_bounding(&config.capabilities.bounding)?;
     if config.uid != 0 || config.gid != 0 || !config.additional_gids.is_empty() {
         crate::capabilities::become_user(config.uid, config.gid, &config.additional_gids)?;

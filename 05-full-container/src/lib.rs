@@ -39,6 +39,7 @@ pub mod devices;
 pub mod escape;
 pub mod exec;
 pub mod lifecycle;
+pub mod namespaces;
 pub mod oci;
 pub mod overlay;
 pub mod seccomp;

@@ -326,12 +326,30 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
         if namespaces.iter().any(|n: &Namespace| n.kind == kind) {
             bail!("linux.namespaces lists {kind} twice");
         }
+        // ANCHOR: join_by_path
         if let Some(path) = ns.path() {
-            return Err(unsupported(
-                &format!("linux.namespaces {kind} with a path ({})", path.display()),
-                "remove the path to get a new namespace (joining one with setns is not done yet)",
-            ));
+            match kind {
+                "mnt" => {
+                    return Err(unsupported(
+                        &format!("linux.namespaces mnt with a path ({})", path.display()),
+                        "remove the path: tincan pivots into the rootfs inside its mount \
+                         namespace, which would change a joined one for every process in it",
+                    ));
+                }
+                "user" => {
+                    return Err(unsupported(
+                        &format!("linux.namespaces user with a path ({})", path.display()),
+                        "remove the path and give linux.uidMappings/gidMappings: the \
+                         namespaces tincan creates would belong to the host's user namespace",
+                    ));
+                }
+                _ => {}
+            }
+            // The kernel says what the file is: one line if it is not a
+            // namespace of this kind (see crate::namespaces).
+            crate::namespaces::open_checked(kind, ns.typ() as libc::c_int, path)?;
         }
+        // ANCHOR_END: join_by_path
         namespaces.push(Namespace {
             kind,
             flag: ns.typ() as libc::c_int,
@@ -360,15 +378,67 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
     };
     let uid_mappings = id_maps(linux.uid_mappings());
     let gid_mappings = id_maps(linux.gid_mappings());
+    // ANCHOR: user_namespace
     if (!uid_mappings.is_empty() || !gid_mappings.is_empty()) && !has("user") {
         bail!("linux.uidMappings/gidMappings need a new user namespace in linux.namespaces");
     }
-    if has("user") {
-        return Err(unsupported(
-            "linux.namespaces type \"user\" (with uidMappings/gidMappings)",
-            "remove it; tincan runs bundles as real root with reduced capabilities",
-        ));
+    if !has("mnt") {
+        bail!(
+            "linux.namespaces has no new mount namespace: tincan's mounts and pivot_root would \
+             change the host's; add {{\"type\": \"mount\"}}"
+        );
     }
+    if has("user") {
+        // Every namespace clone creates with the user namespace belongs to
+        // it: root inside may configure those, and nothing else. A joined
+        // namespace belongs to the host's user namespace, out of its reach.
+        if let Some(joined) = namespaces.iter().find(|n| n.path.is_some()) {
+            bail!(
+                "linux.namespaces: a new user namespace cannot join the {} namespace at {} \
+                 (it belongs to the host's user namespace); remove the path or the user namespace",
+                joined.kind,
+                joined.path.as_deref().unwrap_or(Path::new("")).display()
+            );
+        }
+        if nix::unistd::geteuid().is_root() {
+            if uid_mappings.is_empty() || gid_mappings.is_empty() {
+                bail!(
+                    "linux.namespaces has a new user namespace but no linux.uidMappings and \
+                     gidMappings: every id in it would be unmapped (nobody); map e.g. \
+                     containerID 0 to hostID 100000, size 65536"
+                );
+            }
+            check_id_maps("linux.uidMappings", &uid_mappings)?;
+            check_id_maps("linux.gidMappings", &gid_mappings)?;
+            let user = process.user();
+            mapped(
+                "process.user.uid",
+                user.uid(),
+                "linux.uidMappings",
+                &uid_mappings,
+            )?;
+            mapped(
+                "process.user.gid",
+                user.gid(),
+                "linux.gidMappings",
+                &gid_mappings,
+            )?;
+            for gid in user.additional_gids().iter().flatten() {
+                mapped(
+                    "process.user.additionalGids",
+                    *gid,
+                    "linux.gidMappings",
+                    &gid_mappings,
+                )?;
+            }
+        } else if !uid_mappings.is_empty() || !gid_mappings.is_empty() {
+            bail!(
+                "linux.uidMappings/gidMappings need root (rootless, tincan maps only your own \
+                 uid, as 0); remove them or run as root"
+            );
+        }
+    }
+    // ANCHOR_END: user_namespace
     // ANCHOR: cgroups_path
     // The engine decides where its containers' cgroups live (podman:
     // /libpod_parent/libpod-<id>); we create exactly that, and only that.
@@ -465,6 +535,46 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
     })
 }
 // ANCHOR_END: convert
+
+/// Each mapping maps at least one id and stays within 32 bits, and no two
+/// overlap inside the container (user_namespaces(7) refuses both).
+fn check_id_maps(field: &str, maps: &[IdMap]) -> Result<()> {
+    if maps.len() > 340 {
+        bail!(
+            "{field}: {} lines, the kernel takes at most 340",
+            maps.len()
+        );
+    }
+    for (i, m) in maps.iter().enumerate() {
+        let end = |start: u32| u64::from(start) + u64::from(m.size);
+        if m.size == 0 || end(m.container) > 1 << 32 || end(m.host) > 1 << 32 {
+            bail!(
+                "{field}[{i}]: containerID {} hostID {} size {} is empty or goes past 2^32",
+                m.container,
+                m.host,
+                m.size
+            );
+        }
+        if let Some(j) = maps[..i].iter().position(|o| {
+            u64::from(o.container) < end(m.container)
+                && u64::from(m.container) < u64::from(o.container) + u64::from(o.size)
+        }) {
+            bail!("{field}[{i}] overlaps {field}[{j}] inside the container");
+        }
+    }
+    Ok(())
+}
+
+/// `id` must be inside one of `maps`, or the process could not become it.
+fn mapped(what: &str, id: u32, field: &str, maps: &[IdMap]) -> Result<()> {
+    if maps.iter().any(|m| {
+        u64::from(id) >= u64::from(m.container)
+            && u64::from(id) < u64::from(m.container) + u64::from(m.size)
+    }) {
+        return Ok(());
+    }
+    bail!("{what} {id} is not mapped by {field}; add a mapping that covers it")
+}
 
 fn cap_set(set: &Option<oci_spec::runtime::Capabilities>, which: &str) -> Result<CapabilitySet> {
     let mut out = CapabilitySet::default();
