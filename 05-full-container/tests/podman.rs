@@ -21,6 +21,10 @@ use common::{TINCAN, TempDir, rootfs};
 /// mount podman left under it is detached before the directory goes.
 struct Podman {
     dir: TempDir,
+    /// Hierarchies that had no `libpod_parent` before this test: podman
+    /// creates `libpod_parent/conmon` there and keeps it; we remove what our
+    /// run of podman created (only if empty), and nothing else.
+    new_parents: Vec<PathBuf>,
 }
 
 impl Podman {
@@ -47,7 +51,14 @@ impl Podman {
              [engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n",
         )
         .expect("write containers.conf");
-        Podman { dir }
+        let new_parents = std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|h| h.path().join("libpod_parent"))
+            .filter(|p| !p.exists())
+            .collect();
+        Podman { dir, new_parents }
     }
 
     fn command(&self, args: &[&str]) -> Output {
@@ -82,6 +93,11 @@ impl Drop for Podman {
         mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in mine {
             let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+        // rmdir only succeeds on a cgroup with no processes and no children.
+        for parent in &self.new_parents {
+            let _ = std::fs::remove_dir(parent.join("conmon"));
+            let _ = std::fs::remove_dir(parent);
         }
     }
 }
