@@ -542,9 +542,14 @@ fn time_peers(plan: Plan, prepared: &Prepared) -> Vec<Row> {
         remove_cgroup("tincan-bench-podman");
         result.map_err(|e| format!("{e:#}"))
     };
+    let note = if hybrid() {
+        " (hybrid host: crun behind the same mount namespace trick)"
+    } else {
+        ""
+    };
     rows.push(Row {
         label: "`podman run --rm --net none --rootfs`".into(),
-        source: format!("timed by xtask, {runs} runs"),
+        source: format!("timed by xtask, {runs} runs{note}"),
         median,
     });
     rows
