@@ -299,16 +299,17 @@ fn measure(plan: Plan, prepared: &Prepared) -> Result<()> {
         .collect();
     rows.extend(time_peers(plan, prepared));
     rows.push(bench_row(&results, KVM_GUEST.0, KVM_GUEST.1));
-    let (boot, qemu_rss) = time_boot(plan, prepared);
+    let (boot, qemu_memory) = time_boot(plan, prepared);
     rows.push(boot);
 
-    let markdown = render(&header(plan), &rows);
+    let header = header(plan);
+    let markdown = render(&header, &rows);
     println!("\n{markdown}");
     let out = root().join("book/src/generated/startup.md");
     write_owned(&out, &markdown)?;
     println!("wrote {}", out.display());
 
-    let memory = memory_table(prepared, qemu_rss);
+    let memory = memory_table(&header, prepared, qemu_memory);
     println!("\n{memory}");
     let out = root().join("book/src/generated/memory.md");
     write_owned(&out, &memory)?;
@@ -646,8 +647,8 @@ fn podman(work: &Path, rootfs: &Path) -> Result<Command> {
 /// `vm-init`, told by the kernel command line to print its marker line at
 /// once. Timed from starting QEMU to that line: QEMU's own start, the
 /// kernel's boot, unpacking the initramfs, and exec of init. Also returns
-/// QEMU's resident memory at that moment.
-fn time_boot(plan: Plan, prepared: &Prepared) -> (Row, Option<u64>) {
+/// QEMU's Rss and Pss (KiB) at that moment.
+fn time_boot(plan: Plan, prepared: &Prepared) -> (Row, Option<(u64, u64)>) {
     let accel = vm_test::choose_accel();
     let runs = plan.runs(5, 3);
     let mut rss = Vec::new();
@@ -690,8 +691,12 @@ fn write_initramfs(path: &Path, init: &Path) -> Result<()> {
     std::fs::write(path, &cpio.out).with_context(|| format!("write {}", path.display()))
 }
 
-/// One boot: the time to the marker line, and QEMU's VmRSS (KiB) then.
-fn boot_once(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<(Duration, Option<u64>)> {
+/// One boot: the time to the marker line, and QEMU's Rss and Pss then.
+fn boot_once(
+    vmlinux: &Path,
+    initramfs: &Path,
+    accel: &str,
+) -> Result<(Duration, Option<(u64, u64)>)> {
     let append = format!(
         "console=ttyS0 quiet panic=-1 tsc_early_khz={} TINCAN_BOOT_ONLY=1",
         vm_test::tsc_khz()
@@ -730,7 +735,7 @@ fn boot_once(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<(Duration,
         }
     });
     let seen = rx.recv_timeout(Duration::from_secs(120));
-    let rss = status_kib(pid, "VmRSS:");
+    let rss = rss_pss(pid).ok();
     // The guest powers itself off; make sure QEMU is gone either way.
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline && qemu.try_wait()?.is_none() {
@@ -744,10 +749,14 @@ fn boot_once(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<(Duration,
 }
 // ANCHOR_END: boot
 
-/// A `Name:   123 kB` field of /proc/<pid>/status, in KiB.
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    kib_field(&text, field)
+/// A process's Rss and Pss in KiB, from /proc/<pid>/smaps_rollup.
+fn rss_pss(pid: u32) -> Result<(u64, u64), String> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .map_err(|e| format!("read /proc/{pid}/smaps_rollup: {e}"))?;
+    match (kib_field(&rollup, "Rss:"), kib_field(&rollup, "Pss:")) {
+        (Some(r), Some(p)) => Ok((r, p)),
+        _ => Err(format!("no Rss/Pss in /proc/{pid}/smaps_rollup")),
+    }
 }
 
 /// The KiB value of a `Name:   123 kB` line (status, smaps_rollup).
@@ -763,7 +772,7 @@ fn kib_field(text: &str, field: &str) -> Option<u64> {
 /// program on the host, and QEMU with the smallest guest we boot. Rss
 /// counts every page mapped; Pss shares each page among the processes that
 /// map it (smaps_rollup in proc(5)).
-fn memory_table(prepared: &Prepared, qemu_rss: Option<u64>) -> String {
+fn memory_table(header: &str, prepared: &Prepared, qemu: Option<(u64, u64)>) -> String {
     let sleep = prepared.rootfs.join("bin/sleep");
     let host = sleeping(Command::new(&sleep).arg("2"), "sleep");
     let container = match &prepared.tincan {
@@ -779,29 +788,37 @@ fn memory_table(prepared: &Prepared, qemu_rss: Option<u64>) -> String {
         ),
         None => Err("tincan was not built".into()),
     };
-    let mut out = String::from("| sleeping process | Rss | Pss |\n|---|---:|---:|\n");
+    let mut out = format!("{header}\n\n| process | Rss | Pss |\n|---|---:|---:|\n");
     let mut line = |label: &str, m: Result<(u64, u64), String>| {
         let _ = match m {
             Ok((rss, pss)) => writeln!(out, "| {label} | {} | {} |", kib(rss), kib(pss)),
             Err(e) => writeln!(out, "| {label} | — | — ({e}) |"),
         };
     };
-    line("toolbox `sleep` on the host", host);
-    line("toolbox `sleep` inside `tincan run`", container);
+    line("toolbox `sleep` on the host", host.map(|(m, _)| m));
+    line(
+        "toolbox `sleep` inside `tincan run`",
+        container.clone().map(|(m, _)| m),
+    );
+    line(
+        "… and the `tincan` process waiting for it",
+        container.and_then(|(_, runtime)| runtime.ok_or_else(|| "not found".to_string())),
+    );
     line(
         "QEMU with a booted Linux guest (128 MiB, at init)",
-        qemu_rss
-            .map(|r| (r, r))
-            .ok_or_else(|| "no boot measured".to_string()),
+        qemu.ok_or_else(|| "no boot measured".to_string()),
     );
-    out.push_str("\n(QEMU's row shows its Rss in both columns: it shares almost nothing.)\n");
     out
 }
 // ANCHOR_END: memory
 
+/// Rss and Pss (KiB) of a process, and of the runtime above it (if any).
+type Footprint = ((u64, u64), Option<(u64, u64)>);
+
 /// Start `cmd`, find the process named `comm` among its descendants, and
-/// read its Rss and Pss (KiB); then wait for `cmd` to end.
-fn sleeping(cmd: &mut Command, comm: &str) -> Result<(u64, u64), String> {
+/// read its Rss and Pss (and `cmd`'s own, if that is another process); then
+/// wait for `cmd` to end.
+fn sleeping(cmd: &mut Command, comm: &str) -> Result<Footprint, String> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -819,12 +836,8 @@ fn sleeping(cmd: &mut Command, comm: &str) -> Result<(u64, u64), String> {
     let result = found
         .ok_or_else(|| format!("no `{comm}` process appeared"))
         .and_then(|pid| {
-            let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-                .map_err(|e| format!("read /proc/{pid}/smaps_rollup: {e}"))?;
-            match (kib_field(&rollup, "Rss:"), kib_field(&rollup, "Pss:")) {
-                (Some(r), Some(p)) => Ok((r, p)),
-                _ => Err(format!("no Rss/Pss in /proc/{pid}/smaps_rollup")),
-            }
+            let runtime = (pid != top).then(|| rss_pss(top).ok()).flatten();
+            Ok((rss_pss(pid)?, runtime))
         });
     let _ = child.wait();
     result
