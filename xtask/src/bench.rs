@@ -289,6 +289,7 @@ fn measure(plan: Plan, prepared: &Prepared) -> Result<()> {
         bail!("the measuring half needs root: run `cargo xtask bench` (it uses sudo)");
     }
     let started = SystemTime::now();
+    let load = load_average();
     let criterion_home = root().join("target/criterion");
     run_benches(plan, prepared, &criterion_home)?;
     let results = read_criterion(&criterion_home, Some(started))?;
@@ -302,7 +303,7 @@ fn measure(plan: Plan, prepared: &Prepared) -> Result<()> {
     let (boot, qemu_memory) = time_boot(plan, prepared);
     rows.push(boot);
 
-    let header = header(plan);
+    let header = header(plan, &load);
     let markdown = render(&header, &rows);
     println!("\n{markdown}");
     let out = root().join("book/src/generated/startup.md");
@@ -880,8 +881,18 @@ fn descendants(pid: u32) -> Vec<u32> {
     found
 }
 
+/// The 1-minute load average (the first field of /proc/loadavg, proc(5)).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The line above the table: when, where, how.
-fn header(plan: Plan) -> String {
+/// `load` is the 1-minute load average when the run began: how busy the
+/// machine was, so a reader can tell a quiet run from a noisy one.
+fn header(plan: Plan, load: &str) -> String {
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
@@ -898,8 +909,8 @@ fn header(plan: Plan) -> String {
         "no /dev/kvm"
     };
     format!(
-        "Measured by `cargo xtask bench{}` on {date}: {cpus} CPUs, Linux {}, \
-         QEMU accelerator {accel} ({kvm}).",
+        "Measured by `cargo xtask bench{}` on {date}: {cpus} CPUs (load average \
+         {load} at the start), Linux {}, QEMU accelerator {accel} ({kvm}).",
         if plan.quick { " --quick" } else { "" },
         kernel.trim()
     )
