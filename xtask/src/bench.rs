@@ -50,7 +50,7 @@ const BENCHES: [(&str, &str, &str); 5] = [
 const FROM_BENCHES: &[(&str, &str)] = &[
     (
         "namespaces/plain spawn",
-        "plain process: `posix_spawn` + exec",
+        "… the same, in the bench's own window of a second",
     ),
     (
         "namespaces/Sandbox, none",
@@ -291,17 +291,23 @@ fn measure(plan: Plan, prepared: &Prepared) -> Result<()> {
     let started = SystemTime::now();
     let load = load_average();
     let criterion_home = root().join("target/criterion");
-    run_benches(plan, prepared, &criterion_home)?;
+    let mut baseline = Baseline::default();
+    run_benches(plan, prepared, &criterion_home, &mut baseline)?;
     let results = read_criterion(&criterion_home, Some(started))?;
 
     let mut rows: Vec<Row> = FROM_BENCHES
         .iter()
         .map(|(id, label)| bench_row(&results, id, label))
         .collect();
+    baseline.sample();
     rows.extend(time_peers(plan, prepared));
     rows.push(bench_row(&results, KVM_GUEST.0, KVM_GUEST.1));
+    baseline.sample();
     let (boot, qemu_memory) = time_boot(plan, prepared);
     rows.push(boot);
+    baseline.sample();
+    // The baseline goes first: every ratio divides by it.
+    rows.insert(0, baseline.row());
 
     let header = header(plan, &load);
     let markdown = render(&header, &rows);
@@ -324,8 +330,14 @@ fn measure(plan: Plan, prepared: &Prepared) -> Result<()> {
 /// Step 2: run each bench executable the way `cargo bench` does (from its
 /// package folder, with `--bench`). Criterion's command line sets the
 /// quick mode; its results go to `CRITERION_HOME`.
-fn run_benches(plan: Plan, prepared: &Prepared, criterion_home: &Path) -> Result<()> {
+fn run_benches(
+    plan: Plan,
+    prepared: &Prepared,
+    criterion_home: &Path,
+    baseline: &mut Baseline,
+) -> Result<()> {
     for (dir, exe) in &prepared.benches {
+        baseline.sample();
         let mut cmd = Command::new(exe);
         cmd.current_dir(dir)
             .env("CRITERION_HOME", criterion_home)
@@ -340,6 +352,42 @@ fn run_benches(plan: Plan, prepared: &Prepared, criterion_home: &Path) -> Result
     Ok(())
 }
 // ANCHOR_END: run_benches
+
+// ANCHOR: baseline
+/// The unit of every ratio, a plain spawn of `/bin/true`, sampled between
+/// the other measurements all through the run. A bench measures its rows
+/// in a window of a second or two, and one unlucky window for the baseline
+/// would skew every ratio in the table; the median of samples spread over
+/// the whole run does not depend on one moment.
+#[derive(Default)]
+struct Baseline(Vec<Duration>);
+
+impl Baseline {
+    /// Twenty-one spawns, now.
+    fn sample(&mut self) {
+        for _ in 0..21 {
+            let start = Instant::now();
+            let status = Command::new("/bin/true").status();
+            if status.is_ok_and(|s| s.success()) {
+                self.0.push(start.elapsed());
+            }
+        }
+    }
+
+    fn row(mut self) -> Row {
+        self.0.sort();
+        Row {
+            label: "plain process: `posix_spawn` + exec".into(),
+            source: format!("timed by xtask, {} runs spread over the run", self.0.len()),
+            median: self
+                .0
+                .get(self.0.len() / 2)
+                .copied()
+                .ok_or_else(|| "could not start /bin/true".to_string()),
+        }
+    }
+}
+// ANCHOR_END: baseline
 
 /// A criterion filter (a regex on `group/function`) for the table's rows.
 fn filter() -> String {
