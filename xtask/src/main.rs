@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's workflow, as a Rust program so that it runs
 //! wherever cargo does. One module per subcommand.
 
+mod bench;
 mod book;
 mod rootfs;
 mod tour;
@@ -39,6 +40,17 @@ enum Task {
     /// Run the step 03 kernel tests on cgroup v2, in a QEMU VM (installs
     /// qemu-system-x86 and linux-image-amd64 with apt-get when root).
     VmTest,
+    /// Measure start-up, from a plain process to a Linux boot, in one table
+    /// with ratios (written to book/src/generated/startup.md). Runs as root
+    /// (through sudo when you are not).
+    Bench {
+        /// Criterion's quick mode, only the table's benchmarks, fewer runs.
+        #[arg(long)]
+        quick: bool,
+        /// The half that measures (what the sudo'ed run does).
+        #[arg(long, hide = true)]
+        measure_only: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +61,10 @@ fn main() -> std::process::ExitCode {
         Task::Rootfs => rootfs::run(),
         Task::Ci => util::ci(),
         Task::VmTest => vm_test::run(),
+        Task::Bench {
+            quick,
+            measure_only,
+        } => bench::run(quick, measure_only),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -56,5 +72,15 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

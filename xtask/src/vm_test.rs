@@ -38,7 +38,7 @@ const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// What the VM may take in total before we call it hung.
 const TIMEOUT: Duration = Duration::from_secs(240);
 /// The line vm-init prints last.
-const MARKER: &str = "TINCAN-VM-TEST:";
+pub(crate) const MARKER: &str = "TINCAN-VM-TEST:";
 /// Debian packages this needs.
 const PACKAGES: [&str; 2] = ["qemu-system-x86", "linux-image-amd64"];
 
@@ -70,7 +70,7 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     Command::new(program)
         .arg("--version")
         .stdout(Stdio::null())
@@ -109,7 +109,7 @@ fn ensure_packages() -> Result<()> {
 }
 
 /// The newest `/boot/vmlinuz-*`.
-fn newest_kernel() -> Result<PathBuf> {
+pub(crate) fn newest_kernel() -> Result<PathBuf> {
     let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
         .context("read /boot")?
         .flatten()
@@ -128,7 +128,7 @@ fn newest_kernel() -> Result<PathBuf> {
 // ANCHOR: extract
 /// Step 2: find a compressed payload in the bzImage and decompress it. The
 /// first candidate that decompresses to an ELF file is the kernel.
-fn extract_vmlinux(bzimage: &Path, work: &Path) -> Result<PathBuf> {
+pub(crate) fn extract_vmlinux(bzimage: &Path, work: &Path) -> Result<PathBuf> {
     let name = bzimage
         .file_name()
         .map_or("vmlinuz".into(), |n| n.to_string_lossy().into_owned());
@@ -194,29 +194,40 @@ struct Binaries {
     demo: PathBuf,
 }
 
+/// Build with `+crt-static` for [`TARGET`] and return the executables cargo
+/// reports in its JSON messages.
+fn static_build(args: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut cmd = cargo();
+    cmd.args(args)
+        .args([
+            "--target",
+            TARGET,
+            "--message-format",
+            "json-render-diagnostics",
+        ])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .stdout(Stdio::piped());
+    eprintln!(
+        "$ RUSTFLAGS='-C target-feature=+crt-static' {}",
+        util::show(&cmd)
+    );
+    let output = cmd.output().context("run cargo")?;
+    if !output.status.success() {
+        bail!("static build failed: `{}`", util::show(&cmd));
+    }
+    Ok(executables(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The static `vm-init` alone (what `cargo xtask bench` boots).
+pub(crate) fn build_init() -> Result<PathBuf> {
+    static_build(&["build", "-p", "xtask", "--bin", "vm-init"])?
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "vm-init"))
+        .context("cargo reported no vm-init executable")
+}
+
 /// Step 3: build static binaries and find them in cargo's JSON messages.
 fn build_static() -> Result<Binaries> {
-    let static_build = |args: &[&str]| -> Result<Vec<PathBuf>> {
-        let mut cmd = cargo();
-        cmd.args(args)
-            .args([
-                "--target",
-                TARGET,
-                "--message-format",
-                "json-render-diagnostics",
-            ])
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .stdout(Stdio::piped());
-        eprintln!(
-            "$ RUSTFLAGS='-C target-feature=+crt-static' {}",
-            util::show(&cmd)
-        );
-        let output = cmd.output().context("run cargo")?;
-        if !output.status.success() {
-            bail!("static build failed: `{}`", util::show(&cmd));
-        }
-        Ok(executables(&String::from_utf8_lossy(&output.stdout)))
-    };
     let tests = static_build(&[
         "test",
         "--no-run",
@@ -241,7 +252,7 @@ fn build_static() -> Result<Binaries> {
 
 /// The `"executable":"..."` paths in cargo's JSON messages (one object per
 /// line; paths never contain quotes, so no JSON library is needed).
-fn executables(json: &str) -> Vec<PathBuf> {
+pub(crate) fn executables(json: &str) -> Vec<PathBuf> {
     json.lines()
         .filter(|l| l.contains(r#""reason":"compiler-artifact""#))
         .filter_map(|l| {
@@ -256,13 +267,13 @@ fn executables(json: &str) -> Vec<PathBuf> {
 /// Step 4: a cpio archive in the "newc" format the kernel unpacks: per
 /// entry a 110-byte ASCII header (magic `070701` and 13 hex fields), the
 /// name, then the data, each padded to 4 bytes; `TRAILER!!!` ends it.
-struct Cpio {
-    out: Vec<u8>,
-    ino: u32,
+pub(crate) struct Cpio {
+    pub(crate) out: Vec<u8>,
+    pub(crate) ino: u32,
 }
 
 impl Cpio {
-    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
+    pub(crate) fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
         self.ino += 1;
         let fields = [
             self.ino,
@@ -296,11 +307,11 @@ impl Cpio {
         }
     }
 
-    fn dir(&mut self, name: &str) {
+    pub(crate) fn dir(&mut self, name: &str) {
         self.entry(name, 0o040755, (0, 0), &[]);
     }
 
-    fn file(&mut self, name: &str, data: &[u8]) {
+    pub(crate) fn file(&mut self, name: &str, data: &[u8]) {
         self.entry(name, 0o100755, (0, 0), data);
     }
 }
@@ -340,7 +351,7 @@ fn write_initramfs(path: &Path, bins: &Binaries) -> Result<()> {
 /// `kvm_pvm` runs tiny guests but hangs on a stock kernel, so with it (or
 /// without a usable /dev/kvm) we use QEMU's TCG emulation.
 /// `TINCAN_VM_ACCEL=kvm|tcg` overrides the choice.
-fn choose_accel() -> &'static str {
+pub(crate) fn choose_accel() -> &'static str {
     match std::env::var("TINCAN_VM_ACCEL").as_deref() {
         Ok("kvm") => return "kvm",
         Ok("tcg") => return "tcg",
@@ -361,7 +372,7 @@ fn choose_accel() -> &'static str {
 
 /// The host's TSC frequency in kHz, which the guest cannot measure quickly
 /// under emulation.
-fn tsc_khz() -> u64 {
+pub(crate) fn tsc_khz() -> u64 {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     cpuinfo
         .lines()
