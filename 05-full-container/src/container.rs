@@ -255,7 +255,14 @@ pub fn run_with(
     let layer = res.state.overlay_dir.clone();
     let fifo = gate.as_ref().map(|_| dir.join(EXEC_FIFO));
     let (go_ref, err_ref, joined_ref) = (&go_read, &err_write, &joined);
+    let go_write_fd = std::os::fd::AsRawFd::as_raw_fd(&go_write);
     let child_fn = Box::new(move || {
+        // The child has a copy of every descriptor, the write end of its own
+        // start pipe included. Close that copy first: if tincan dies before
+        // writing, the child's read then sees end-of-file and the child exits.
+        // PR_SET_PDEATHSIG alone can come too late (tincan may die between
+        // clone and prctl), and the child would wait on the pipe forever.
+        let _ = nix::unistd::close(go_write_fd);
         let code = child(
             &child_config,
             layer.as_deref(),
@@ -721,17 +728,19 @@ fn setup_inside(
             config.gid
         ),
     );
+    execve(&program, &config.args, &config.env)
+}
+// ANCHOR_END: inside
+
+/// `execve(2)`: become `program`. Returns only on failure.
+pub(crate) fn execve(
+    program: &Path,
+    args: &[String],
+    env: &[String],
+) -> Result<std::convert::Infallible> {
     let c = |s: &str| CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"));
-    let args = config
-        .args
-        .iter()
-        .map(|a| c(a))
-        .collect::<Result<Vec<_>>>()?;
-    let env = config
-        .env
-        .iter()
-        .map(|e| c(e))
-        .collect::<Result<Vec<_>>>()?;
+    let args = args.iter().map(|a| c(a)).collect::<Result<Vec<_>>>()?;
+    let env = env.iter().map(|e| c(e)).collect::<Result<Vec<_>>>()?;
     let path = c(&program.to_string_lossy())?;
     let err = nix::unistd::execve(&path, &args, &env).expect_err("execve returns only on error");
     Err(err).with_context(|| {
@@ -741,7 +750,6 @@ fn setup_inside(
         )
     })
 }
-// ANCHOR_END: inside
 
 /// Find `name` in the container's PATH, like a shell would.
 pub(crate) fn find_program(name: &str, env: &[String]) -> Result<PathBuf> {

@@ -176,18 +176,5 @@ fn become_program(config: &RunConfig, filters: &Filters) -> Result<std::convert:
         nix::sys::stat::umask(Mode::from_bits_truncate(mask));
     }
     let program = crate::container::find_program(&config.args[0], &config.env)?;
-    let c = |s: &str| std::ffi::CString::new(s).with_context(|| format!("{s:?} has a NUL byte"));
-    let args = config
-        .args
-        .iter()
-        .map(|a| c(a))
-        .collect::<Result<Vec<_>>>()?;
-    let env = config
-        .env
-        .iter()
-        .map(|e| c(e))
-        .collect::<Result<Vec<_>>>()?;
-    let path = c(&program.to_string_lossy())?;
-    let err = nix::unistd::execve(&path, &args, &env).expect_err("execve returns only on error");
-    Err(err).with_context(|| format!("execve {}", program.display()))
+    crate::container::execve(&program, &config.args, &config.env)
 }

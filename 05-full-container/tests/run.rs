@@ -452,12 +452,19 @@ fn kill_9_at_any_moment_of_set_up_leaves_nothing_after_cleanup() {
         assert!(out.status.success(), "{}", stderr(&out));
         assert_nothing_left(state.path(), &name);
         // And no container process: the kernel killed it with its tincan.
+        // Before its execve the container's first process is a copy of
+        // tincan, with tincan's command line (which names our state dir).
         let marker = format!("/bin/sleep\0{}\0", 7000 + i);
+        let state_arg = state.path().to_string_lossy().into_owned();
+        let survivor = |cmdline: Vec<u8>| {
+            cmdline == marker.as_bytes()
+                || String::from_utf8_lossy(&cmdline).contains(state_arg.as_str())
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::fs::read_dir("/proc")
             .expect("/proc")
             .flatten()
-            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == marker.as_bytes()))
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(survivor))
         {
             assert!(Instant::now() < deadline, "{name}'s process survived");
             std::thread::sleep(Duration::from_millis(20));

@@ -750,26 +750,8 @@ fn boot_once(
         "console=ttyS0 quiet panic=-1 tsc_early_khz={} TINCAN_BOOT_ONLY=1",
         vm_test::tsc_khz()
     );
-    let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args([
-        "-M",
-        "microvm,pit=on",
-        "-accel",
-        accel,
-        "-m",
-        "128M",
-        "-smp",
-        "1",
-    ])
-    .args(["-nographic", "-no-reboot"])
-    .arg("-kernel")
-    .arg(vmlinux)
-    .arg("-initrd")
-    .arg(initramfs)
-    .args(["-append", &append])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    let mut cmd = vm_test::qemu_command(vmlinux, initramfs, accel, "128M", &append);
+    cmd.stderr(Stdio::null());
     let start = Instant::now();
     let mut qemu = cmd.spawn().context("start qemu-system-x86_64")?;
     let pid = qemu.id();

@@ -387,6 +387,39 @@ pub(crate) fn tsc_khz() -> u64 {
         .map_or(2_000_000, |mhz| (mhz * 1000.0) as u64)
 }
 
+/// The QEMU command line that boots `vmlinux` with `initramfs`: a microvm
+/// with the PIT (Linux calibrates its clocks with it), one CPU, the serial
+/// console on stdout (piped), and no reboot, so the guest powering off or
+/// panicking ends QEMU.
+pub(crate) fn qemu_command(
+    vmlinux: &Path,
+    initramfs: &Path,
+    accel: &str,
+    memory: &str,
+    append: &str,
+) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-M",
+        "microvm,pit=on",
+        "-accel",
+        accel,
+        "-m",
+        memory,
+        "-smp",
+        "1",
+    ])
+    .args(["-nographic", "-no-reboot"])
+    .arg("-kernel")
+    .arg(vmlinux)
+    .arg("-initrd")
+    .arg(initramfs)
+    .args(["-append", append])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped());
+    cmd
+}
+
 // ANCHOR: boot
 /// Step 5: boot, echo the console, and wait for the marker line.
 fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
@@ -396,25 +429,7 @@ fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
         // init's environment: the tests then refuse to skip.
         append.push_str(" CI=true");
     }
-    let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args([
-        "-M",
-        "microvm,pit=on",
-        "-accel",
-        accel,
-        "-m",
-        "512M",
-        "-smp",
-        "1",
-    ])
-    .args(["-nographic", "-no-reboot"])
-    .arg("-kernel")
-    .arg(vmlinux)
-    .arg("-initrd")
-    .arg(initramfs)
-    .args(["-append", &append])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped());
+    let mut cmd = qemu_command(vmlinux, initramfs, accel, "512M", &append);
     eprintln!("$ {}", util::show(&cmd));
     let mut qemu = cmd.spawn().context("start qemu-system-x86_64")?;
     let stdout = qemu.stdout.take().context("qemu stdout")?;
