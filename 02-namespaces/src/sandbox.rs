@@ -193,7 +193,13 @@ impl<'a> Sandbox<'a> {
         };
         let mut once = Some((main, child_hooks));
         let child_fds = (go_read, report_write);
+        let go_write_fd = std::os::fd::AsRawFd::as_raw_fd(&go_write);
         let callback = Box::new(|| {
+            // The child starts with a copy of every descriptor, the write end
+            // of its own go pipe included. Close that copy, so that if the
+            // parent dies before saying "go", the read sees end-of-file and
+            // the child leaves instead of waiting forever.
+            let _ = nix::unistd::close(go_write_fd);
             let Some((main, hooks)) = once.take() else {
                 return 1;
             };
