@@ -138,17 +138,7 @@ pub fn import_tarball(tarball: &Path, target: &Path) -> Result<Imported> {
             }
             EntryType::Regular | EntryType::Continuous => {
                 remove_existing(&dest)?;
-                // O_NOFOLLOW | O_EXCL: never write through a link.
-                let mut file = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(mode)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&dest)
-                    .with_context(|| format!("create {}", dest.display()))?;
-                std::io::copy(&mut entry, &mut file)
-                    .with_context(|| format!("write {}", dest.display()))?;
-                fs::set_permissions(&dest, fs::Permissions::from_mode(mode))?;
+                write_new_file(&dest, mode, &mut entry)?;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
                 remove_existing(&dest)?;
@@ -243,16 +233,7 @@ pub fn import_dir(source: &Path, target: &Path) -> Result<Imported> {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&from)
                 .with_context(|| format!("open {}", from.display()))?;
-            let mut output = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&dest)
-                .with_context(|| format!("create {}", dest.display()))?;
-            std::io::copy(&mut input, &mut output)
-                .with_context(|| format!("copy {}", from.display()))?;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(mode))?;
+            write_new_file(&dest, mode, &mut input)?;
         } else if kind.is_char_device() || kind.is_block_device() || kind.is_fifo() {
             remove_existing(&dest)?;
             let sflag = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
@@ -325,6 +306,23 @@ fn remove_existing(path: &Path) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Create `dest` as a new regular file with `mode` and fill it from `data`.
+/// `O_NOFOLLOW | O_EXCL` (create_new): never write through a link that an
+/// earlier entry planted.
+fn write_new_file(dest: &Path, mode: u32, data: &mut impl std::io::Read) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dest)
+        .with_context(|| format!("create {}", dest.display()))?;
+    std::io::copy(data, &mut file).with_context(|| format!("write {}", dest.display()))?;
+    // The umask trimmed `mode` at creation; set it exactly.
+    fs::set_permissions(dest, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", dest.display()))
 }
 
 #[cfg(test)]
