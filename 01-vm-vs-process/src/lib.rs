@@ -31,6 +31,7 @@ pub mod noisy;
 pub mod probe;
 pub mod process;
 pub mod report;
+pub mod signals;
 pub mod testing;
 
 use std::io::Write;

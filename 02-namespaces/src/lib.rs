@@ -61,8 +61,9 @@ pub mod user;
 pub mod userns;
 pub mod uts;
 
+pub use join::NsFile;
 pub use namespaces::{Namespace, Namespaces};
-pub use sandbox::{Child, Exit, Sandbox};
+pub use sandbox::{Child, Exit, Program, Sandbox};
 
 // ANCHOR: run_program
 /// The `run` command: run `command` in the namespaces listed in `ns`

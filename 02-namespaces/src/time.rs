@@ -5,11 +5,13 @@
 //! restore: a container moved to another machine must not see its monotonic
 //! clock jump backwards. The offsets are written to `/proc/<pid>/timens_offsets`
 //! before the first process enters the namespace; see
-//! [`crate::sandbox::enter_new_time_namespace`] for the dance this needs.
+//! [`enter_new_time_namespace`] for the dance this needs.
 
 use std::io::Write;
 
-use anyhow::Result;
+use std::os::fd::AsFd;
+
+use anyhow::{Context, Result};
 use nix::time::{ClockId, clock_gettime};
 use step01::probe::Probe;
 
@@ -26,6 +28,29 @@ pub const CLOCKS: [(&str, ClockId); 3] = [
     ("CLOCK_BOOTTIME", ClockId::CLOCK_BOOTTIME),
     ("CLOCK_REALTIME", ClockId::CLOCK_REALTIME),
 ];
+
+// ANCHOR: time
+/// Make a new time namespace with these clock offsets and enter it.
+///
+/// unshare(2) with CLONE_NEWTIME does not move the caller: the new namespace
+/// is for its *future children*, and its offsets may be written only until
+/// the first process enters it (after that the clocks of its members must
+/// never jump). So: unshare, write `/proc/self/timens_offsets`, then
+/// setns(2) into `/proc/self/ns/time_for_children` to enter it ourselves.
+pub fn enter_new_time_namespace((monotonic, boottime): (i64, i64)) -> Result<()> {
+    let flag = Namespace::Time.clone_flag();
+    nix::sched::unshare(flag).context("unshare(CLONE_NEWTIME)")?;
+    std::fs::write(
+        "/proc/self/timens_offsets",
+        format!("monotonic {monotonic} 0\nboottime {boottime} 0\n"),
+    )
+    .context("write /proc/self/timens_offsets")?;
+    let ns = std::fs::File::open("/proc/self/ns/time_for_children")
+        .context("open /proc/self/ns/time_for_children")?;
+    nix::sched::setns(ns.as_fd(), flag).context("setns(/proc/self/ns/time_for_children)")?;
+    Ok(())
+}
+// ANCHOR_END: time
 
 /// Read every clock of [`CLOCKS`], in whole seconds.
 pub fn read_clocks() -> Result<Vec<i64>> {
