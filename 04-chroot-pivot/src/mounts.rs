@@ -16,8 +16,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use nix::mount::{MsFlags, mount};
 
-/// The device nodes bind-mounted from the host into the container's `/dev`.
-pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// The device nodes every program expects in `/dev`: name, major, minor.
+pub const DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 /// `<rootfs>/<name>`, refusing a symlink there: an imported rootfs with
 /// `proc -> /` would otherwise make us mount over the host's directories.
@@ -74,20 +81,7 @@ fn mount_dev(rootfs: &Path) -> Result<()> {
         MsFlags::MS_NOSUID,
         Some("mode=755,size=65536k"),
     )?;
-    for name in DEVICES {
-        // A bind mount needs an existing target: an empty file will do.
-        let target = dev.join(name);
-        fs::write(&target, b"").with_context(|| format!("create {}", target.display()))?;
-        let source = Path::new("/dev").join(name);
-        mount(
-            Some(&source),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .with_context(|| format!("bind-mount {} at {}", source.display(), target.display()))?;
-    }
+    add_devices(&dev, NodeSource::BindFromHost)?;
     // newinstance: the container's terminals are its own, not the host's.
     let pts = dev.join("pts");
     fs::create_dir(&pts).with_context(|| format!("mkdir {}", pts.display()))?;
@@ -99,7 +93,6 @@ fn mount_dev(rootfs: &Path) -> Result<()> {
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )
     .with_context(|| format!("mount devpts at {}", pts.display()))?;
-    std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx")).context("symlink /dev/ptmx")?;
     let shm = dev.join("shm");
     fs::create_dir(&shm).with_context(|| format!("mkdir {}", shm.display()))?;
     mount_fs(
@@ -108,15 +101,7 @@ fn mount_dev(rootfs: &Path) -> Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some("mode=1777,size=65536k"),
     )?;
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ] {
-        std::os::unix::fs::symlink(target, dev.join(name))
-            .with_context(|| format!("symlink /dev/{name}"))?;
-    }
+    add_dev_links(&dev)?;
     Ok(())
 }
 // ANCHOR_END: mounts
@@ -158,3 +143,173 @@ pub fn mount_cgroup(rootfs: &Path, version: &str) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: cgroup
+
+/// Where the nodes of a container's `/dev` come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeSource {
+    /// Bind-mount the host's node onto an empty file (step 04's way).
+    BindFromHost,
+    /// Create the node with mknod(2), as runtimes do: then the device
+    /// cgroup alone decides which may be opened. Inside a user namespace
+    /// mknod is refused, and the host's node is bound instead.
+    Create,
+}
+
+// ANCHOR: devices
+/// Fill a fresh `dev` directory with [`DEVICES`].
+pub fn add_devices(dev: &Path, source: NodeSource) -> Result<()> {
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    for (name, major, minor) in DEVICES {
+        let target = dev.join(name);
+        if source == NodeSource::Create {
+            match mknod(
+                &target,
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o666),
+                makedev(major, minor),
+            ) {
+                Ok(()) => {
+                    // mknod obeys the umask; set the mode explicitly.
+                    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o666);
+                    fs::set_permissions(&target, mode)
+                        .with_context(|| format!("chmod {}", target.display()))?;
+                    continue;
+                }
+                Err(nix::errno::Errno::EPERM) => {}
+                Err(e) => return Err(e).with_context(|| format!("mknod {}", target.display())),
+            }
+        }
+        // A bind mount needs an existing target: an empty file will do.
+        fs::write(&target, b"").with_context(|| format!("create {}", target.display()))?;
+        let host = Path::new("/dev").join(name);
+        mount(
+            Some(&host),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind-mount {} at {}", host.display(), target.display()))?;
+    }
+    Ok(())
+}
+// ANCHOR_END: devices
+
+/// The conventional links of `/dev`: the pty multiplexer of the private
+/// devpts, and the process's own descriptors.
+pub fn add_dev_links(dev: &Path) -> Result<()> {
+    for (name, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(target, dev.join(name))
+            .with_context(|| format!("symlink /dev/{name}"))?;
+    }
+    Ok(())
+}
+
+// ANCHOR: remount_readonly
+/// Make `path` read-only: bind it onto itself, then remount the bind
+/// read-only (a bind mount's flags can differ from the original's).
+/// A missing path is fine: not every kernel has every file.
+pub fn remount_readonly(path: &Path, recursive: bool) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let rec = if recursive {
+        MsFlags::MS_REC
+    } else {
+        MsFlags::empty()
+    };
+    mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | rec,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind {} onto itself", path.display()))?;
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+        .with_context(|| format!("remount {} read-only", path.display()))
+}
+// ANCHOR_END: remount_readonly
+
+// ANCHOR: own_cgroups
+/// A container's view of its own cgroups at `target` (an OCI bundle's
+/// `cgroup` mount, usually /sys/fs/cgroup), done as runc does on a cgroup
+/// v1 host: a tmpfs, and in it, for each hierarchy, a read-only bind of
+/// *the container's own* cgroup directory, `relative` to each hierarchy's
+/// root. The container sees its limits (`memory/memory.limit_in_bytes`)
+/// and nothing above them. (Outside a cgroup namespace, a fresh `mount -t
+/// cgroup` would show the host's whole tree.)
+pub fn bind_own_cgroups(target: &Path, relative: &Path, read_only: bool) -> Result<()> {
+    let host = Path::new("/sys/fs/cgroup");
+    fs::create_dir_all(target).with_context(|| format!("mkdir {}", target.display()))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .with_context(|| format!("mount tmpfs at {}", target.display()))?;
+    let entries = fs::read_dir(host).with_context(|| format!("list {}", host.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let inside = target.join(&name);
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("stat {:?}", name))?;
+        if kind.is_symlink() {
+            // cpu -> cpu,cpuacct: the same link inside.
+            let to = fs::read_link(entry.path())
+                .with_context(|| format!("readlink {}", entry.path().display()))?;
+            std::os::unix::fs::symlink(&to, &inside)
+                .with_context(|| format!("symlink {}", inside.display()))?;
+            continue;
+        }
+        let ours = entry.path().join(relative);
+        fs::create_dir(&inside).with_context(|| format!("mkdir {}", inside.display()))?;
+        // Hierarchies we made no cgroup in (freezer, systemd's) stay empty.
+        if !ours.is_dir() {
+            continue;
+        }
+        mount(
+            Some(&ours),
+            &inside,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind {} at {}", ours.display(), inside.display()))?;
+        mount(
+            None::<&str>,
+            &inside,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+            None::<&str>,
+        )
+        .with_context(|| format!("remount {} read-only", inside.display()))?;
+    }
+    if read_only {
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+            Some("mode=755"),
+        )
+        .with_context(|| format!("remount {} read-only", target.display()))?;
+    }
+    Ok(())
+}
+// ANCHOR_END: own_cgroups

@@ -45,15 +45,8 @@ pub fn pivot_into(rootfs: &Path, options: Options) -> Result<()> {
     //    namespace starts as a copy whose mounts may be "shared" with it
     //    (step 02's mount demo shows the leak this prevents).
     step02::mount::make_root_private()?;
-    // 2. pivot_root needs the new root to be a mount point: bind it onto itself.
-    mount(
-        Some(rootfs),
-        rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .with_context(|| format!("bind-mount {} onto itself", rootfs.display()))?;
+    // 2. pivot_root needs the new root to be a mount point.
+    bind_onto_itself(rootfs)?;
     // 3. What a container needs inside, while the host's /dev is reachable.
     if options.mounts {
         crate::mounts::mount_all(rootfs)?;
@@ -61,19 +54,9 @@ pub fn pivot_into(rootfs: &Path, options: Options) -> Result<()> {
             crate::mounts::mount_cgroup(rootfs, version)?;
         }
     }
-    // 4. Swap. pivot_root(".", ".") needs no directory for the old root:
-    //    the old root ends up mounted on top of the new one, at `/`. (A
-    //    put_old directory would be created in the rootfs itself, which
-    //    other containers may share, and they would see it appear in `/`.)
-    chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
-    pivot_root(".", ".")
-        .with_context(|| format!("pivot_root {} (new_root = put_old = .)", rootfs.display()))?;
-    // 5. Cut the host off: unmount the old root stacked on top of ours.
-    //    MNT_DETACH: now, even if something still uses it; the mounts below
-    //    it go with it, and the host keeps them (they are private, step 1).
-    umount2(".", MntFlags::MNT_DETACH).context("umount2 the old root (MNT_DETACH)")?;
-    chdir("/").context("chdir / after pivot_root")?;
-    // 6. Optionally, a read-only root: a bind mount can be remounted ro.
+    // 4. Swap, and cut the host off.
+    switch_root(rootfs)?;
+    // 5. Optionally, a read-only root: a bind mount can be remounted ro.
     if options.read_only {
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
@@ -82,3 +65,37 @@ pub fn pivot_into(rootfs: &Path, options: Options) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: pivot
+
+/// Bind-mount `dir` onto itself: pivot_root(2) wants the new root to be a
+/// mount point, and a plain directory of the host's filesystem is not one.
+/// (An overlay mounted for the container already is.)
+pub fn bind_onto_itself(dir: &Path) -> Result<()> {
+    mount(
+        Some(dir),
+        dir,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind-mount {} onto itself", dir.display()))
+}
+
+// ANCHOR: switch_root
+/// The pivot itself: make the mount at `new_root` the root of this mount
+/// namespace, then unmount the old root, so that no path leads back to it.
+pub fn switch_root(new_root: &Path) -> Result<()> {
+    // pivot_root(".", ".") needs no directory for the old root: the old
+    // root ends up mounted on top of the new one, at `/`. (A put_old
+    // directory would be created in the rootfs itself, which other
+    // containers may share, and they would see it appear in `/`.)
+    chdir(new_root).with_context(|| format!("chdir {}", new_root.display()))?;
+    pivot_root(".", ".")
+        .with_context(|| format!("pivot_root {} (new_root = put_old = .)", new_root.display()))?;
+    // Cut the host off: unmount the old root stacked on top of ours.
+    // MNT_DETACH: now, even if something still uses it; the mounts below
+    // it go with it, and the host keeps them (they are private).
+    umount2(".", MntFlags::MNT_DETACH).context("umount2 the old root (MNT_DETACH)")?;
+    chdir("/").context("chdir / after pivot_root")?;
+    Ok(())
+}
+// ANCHOR_END: switch_root

@@ -32,12 +32,9 @@ fn fork_and_wait(filters: Option<&Filters>) {
 
 /// clone(2) into the same namespaces `tincan run` creates, and exit.
 fn clone_namespaces_exit() {
-    let flags = step05::config::NAMESPACE_KINDS
+    let flags = step05::flags::CONTAINER_NAMESPACES
         .iter()
-        .filter(|(kind, _)| *kind != "user")
-        .fold(nix::sched::CloneFlags::empty(), |f, (_, flag)| {
-            f | nix::sched::CloneFlags::from_bits_retain(*flag)
-        });
+        .fold(nix::sched::CloneFlags::empty(), |f, ns| f | ns.clone_flag());
     let mut stack = vec![0u8; 64 * 1024];
     // SAFETY: the child runs a closure that returns at once on its own stack.
     let pid = unsafe { nix::sched::clone(Box::new(|| 0), &mut stack, flags, Some(libc::SIGCHLD)) }

@@ -12,41 +12,27 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+pub use step02::userns::IdMap;
+pub use step03::limits::Limits;
+
 use crate::capabilities::ProcessCapabilities;
 use crate::seccomp::Profile;
 
-/// One namespace the container gets (namespaces(7)).
+/// One namespace the container gets (namespaces(7)): a new one, or an
+/// existing one joined by path (step 02's [`step02::join`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
-    /// Its name as in `/proc/self/ns/` (`pid`, `net`, `mnt`...).
-    pub kind: &'static str,
-    /// The `CLONE_NEW*` flag that creates it.
-    pub flag: libc::c_int,
+    /// Which kind.
+    pub kind: step02::Namespace,
     /// Join this existing namespace (setns(2)) instead of creating one.
     pub path: Option<PathBuf>,
 }
 
-/// Every namespace kind tincan knows, with its clone flag.
-pub const NAMESPACE_KINDS: [(&str, libc::c_int); 7] = [
-    ("user", libc::CLONE_NEWUSER),
-    ("mnt", libc::CLONE_NEWNS),
-    ("pid", libc::CLONE_NEWPID),
-    ("net", libc::CLONE_NEWNET),
-    ("uts", libc::CLONE_NEWUTS),
-    ("ipc", libc::CLONE_NEWIPC),
-    ("cgroup", libc::CLONE_NEWCGROUP),
-];
-
-/// A uid or gid mapping of a user namespace (user_namespaces(7)): ids
-/// `container..container+size` inside are `host..host+size` outside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdMap {
-    /// First id inside the namespace.
-    pub container: u32,
-    /// First id outside.
-    pub host: u32,
-    /// How many ids.
-    pub size: u32,
+impl Namespace {
+    /// A new namespace of this kind.
+    pub fn new(kind: step02::Namespace) -> Namespace {
+        Namespace { kind, path: None }
+    }
 }
 
 /// One mount to make inside the container (mount(8) vocabulary).
@@ -83,19 +69,6 @@ pub struct DeviceRule {
     pub allow: bool,
     /// `c 1:3 rwm`, `a *:* rwm`...
     pub rule: String,
-}
-
-/// The cgroup limits (step 03).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// memory.limit_in_bytes / memory.max, in bytes.
-    pub memory_bytes: Option<u64>,
-    /// CPU bandwidth: (quota, period) in microseconds; 0.5 CPU = (50000, 100000).
-    pub cpu_quota: Option<(i64, u64)>,
-    /// pids.max.
-    pub pids: Option<i64>,
-    /// Device rules, applied in order after denying everything.
-    pub devices: Vec<DeviceRule>,
 }
 
 /// Everything tincan needs to start one container.
@@ -150,8 +123,10 @@ pub struct RunConfig {
     pub oom_score_adj: Option<i32>,
     /// Namespaced sysctls to set inside (`net.ipv4.ip_forward` = `1`).
     pub sysctl: BTreeMap<String, String>,
-    /// cgroup limits.
+    /// cgroup limits (step 03).
     pub limits: Limits,
+    /// The device allowlist, applied in order after denying everything.
+    pub devices: Vec<DeviceRule>,
     /// Cgroup path relative to each hierarchy's root (`/tincan/<id>` by default).
     pub cgroups_path: Option<PathBuf>,
     /// Mount propagation of the root (`rprivate` by default).

@@ -57,6 +57,7 @@ pub struct Sandbox<'a> {
     id_maps: Option<IdMaps>,
     time_offsets: (i64, i64),
     die_with_parent: bool,
+    root_inside: bool,
     parent_hooks: Vec<ParentHook<'a>>,
     child_hooks: Vec<ChildHook<'a>>,
     gate: Option<ChildHook<'a>>,
@@ -78,6 +79,7 @@ impl<'a> Sandbox<'a> {
             id_maps: None,
             time_offsets: (0, 0),
             die_with_parent: false,
+            root_inside: false,
             parent_hooks: Vec::new(),
             child_hooks: Vec::new(),
             gate: None,
@@ -124,6 +126,14 @@ impl<'a> Sandbox<'a> {
     /// that dies even earlier closes the go pipe, and the child leaves.
     pub fn die_with_parent(mut self) -> Sandbox<'a> {
         self.die_with_parent = true;
+        self
+    }
+
+    /// Become uid and gid 0 of a *joined* user namespace (in a new one
+    /// whose maps cover root this happens anyway): a process that joins
+    /// keeps its ids, which that namespace may not map.
+    pub fn root_inside(mut self) -> Sandbox<'a> {
+        self.root_inside = true;
         self
     }
 
@@ -211,6 +221,7 @@ impl<'a> Sandbox<'a> {
             id_maps,
             time_offsets,
             die_with_parent,
+            root_inside,
             parent_hooks,
             child_hooks,
             gate,
@@ -223,7 +234,7 @@ impl<'a> Sandbox<'a> {
             hostname,
             new_time: namespaces.contains(Namespace::Time),
             time_offsets,
-            become_root: maps.as_ref().is_some_and(IdMaps::maps_root),
+            become_root: root_inside || maps.as_ref().is_some_and(IdMaps::maps_root),
             // Only a parent without CAP_SETGID must deny setgroups(2)
             // (user_namespaces(7)); where it stays allowed, the child drops
             // the host's supplementary groups, which mean nothing inside.

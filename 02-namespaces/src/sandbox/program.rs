@@ -54,7 +54,7 @@ impl Program {
 
     /// The file to execute: `argv[0]` itself when it has a `/` (or for
     /// execvp, which searches by itself), else the first match in `PATH`.
-    pub(super) fn resolve(&self) -> Result<PathBuf> {
+    pub fn resolve(&self) -> Result<PathBuf> {
         let name = self.name();
         let Some(env) = &self.env else {
             return Ok(PathBuf::from(name));

@@ -1,0 +1,138 @@
+//! `process`: what to run, as whom, with which capabilities and limits.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use oci_spec::runtime::{PosixRlimitType, Spec};
+
+use super::unsupported;
+use crate::capabilities::{self, CapabilitySet, ProcessCapabilities};
+use crate::config::Rlimit;
+
+/// The `process` section, checked and converted.
+pub(super) struct ProcessPart {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: Option<u32>,
+    pub capabilities: ProcessCapabilities,
+    pub no_new_privileges: bool,
+    pub rlimits: Vec<Rlimit>,
+    pub oom_score_adj: Option<i32>,
+}
+
+/// Convert `process`, refusing what tincan cannot do.
+pub(super) fn convert(spec: &Spec) -> Result<ProcessPart> {
+    let process = spec
+        .process()
+        .as_ref()
+        .context("process: missing; tincan run needs a process to start")?;
+    if process.terminal().unwrap_or(false) {
+        return Err(unsupported(
+            "process.terminal=true",
+            "set it to false (tincan cannot allocate a pty yet)",
+        ));
+    }
+    reject_if_some!(process.console_size(), "process.consoleSize");
+    reject_if_some!(process.command_line(), "process.commandLine");
+    reject_if_some!(process.apparmor_profile(), "process.apparmorProfile");
+    reject_if_some!(process.selinux_label(), "process.selinuxLabel");
+    reject_if_some!(process.io_priority(), "process.ioPriority");
+    reject_if_some!(process.scheduler(), "process.scheduler");
+    reject_if_some!(process.exec_cpu_affinity(), "process.execCPUAffinity");
+    reject_if_some!(process.user().username(), "process.user.username");
+    let args = process.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        bail!("process.args is empty; name the program to run");
+    }
+    if !process.cwd().is_absolute() {
+        bail!("process.cwd {:?} must be an absolute path", process.cwd());
+    }
+
+    let capabilities = match process.capabilities() {
+        None => ProcessCapabilities::uniform(CapabilitySet::default()),
+        Some(c) => ProcessCapabilities {
+            bounding: cap_set(c.bounding(), "bounding")?,
+            effective: cap_set(c.effective(), "effective")?,
+            permitted: cap_set(c.permitted(), "permitted")?,
+            inheritable: cap_set(c.inheritable(), "inheritable")?,
+            ambient: cap_set(c.ambient(), "ambient")?,
+        },
+    };
+    capabilities.validate().context("process.capabilities")?;
+
+    let rlimits = process
+        .rlimits()
+        .iter()
+        .flatten()
+        .map(|r| {
+            let (resource, name) = rlimit_resource(r.typ());
+            if r.soft() > r.hard() {
+                bail!(
+                    "process.rlimits {name}: soft limit {} is above hard limit {}",
+                    r.soft(),
+                    r.hard()
+                );
+            }
+            Ok(Rlimit {
+                resource,
+                name,
+                soft: r.soft(),
+                hard: r.hard(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    Ok(ProcessPart {
+        args,
+        env: process.env().clone().unwrap_or_default(),
+        cwd: process.cwd().clone(),
+        uid: process.user().uid(),
+        gid: process.user().gid(),
+        additional_gids: process.user().additional_gids().clone().unwrap_or_default(),
+        umask: process.user().umask(),
+        capabilities,
+        no_new_privileges: process.no_new_privileges().unwrap_or(false),
+        rlimits,
+        oom_score_adj: process.oom_score_adj(),
+    })
+}
+
+fn cap_set(set: &Option<oci_spec::runtime::Capabilities>, which: &str) -> Result<CapabilitySet> {
+    let mut out = CapabilitySet::default();
+    for cap in set.iter().flatten() {
+        let name = cap.to_string();
+        out.insert(
+            capabilities::parse_name(&name)
+                .with_context(|| format!("process.capabilities.{which}"))?,
+        );
+    }
+    Ok(out)
+}
+
+fn rlimit_resource(typ: PosixRlimitType) -> (libc::c_int, &'static str) {
+    use PosixRlimitType::*;
+    let (r, name) = match typ {
+        RlimitCpu => (libc::RLIMIT_CPU, "RLIMIT_CPU"),
+        RlimitFsize => (libc::RLIMIT_FSIZE, "RLIMIT_FSIZE"),
+        RlimitData => (libc::RLIMIT_DATA, "RLIMIT_DATA"),
+        RlimitStack => (libc::RLIMIT_STACK, "RLIMIT_STACK"),
+        RlimitCore => (libc::RLIMIT_CORE, "RLIMIT_CORE"),
+        RlimitRss => (libc::RLIMIT_RSS, "RLIMIT_RSS"),
+        RlimitNproc => (libc::RLIMIT_NPROC, "RLIMIT_NPROC"),
+        RlimitNofile => (libc::RLIMIT_NOFILE, "RLIMIT_NOFILE"),
+        RlimitMemlock => (libc::RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK"),
+        RlimitAs => (libc::RLIMIT_AS, "RLIMIT_AS"),
+        RlimitLocks => (libc::RLIMIT_LOCKS, "RLIMIT_LOCKS"),
+        RlimitSigpending => (libc::RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING"),
+        RlimitMsgqueue => (libc::RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"),
+        RlimitNice => (libc::RLIMIT_NICE, "RLIMIT_NICE"),
+        RlimitRtprio => (libc::RLIMIT_RTPRIO, "RLIMIT_RTPRIO"),
+        RlimitRttime => (libc::RLIMIT_RTTIME, "RLIMIT_RTTIME"),
+    };
+    (r as libc::c_int, name)
+}
+

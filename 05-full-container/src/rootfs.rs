@@ -1,0 +1,252 @@
+//! The container's root filesystem, from inside its new mount namespace
+//! (mount(2), mount_namespaces(7), overlayfs; the OCI runtime spec's
+//! `mounts`, `linux.maskedPaths` and `linux.readonlyPaths`).
+//!
+//! Step 04 taught the pivot: a root that is a mount point, fresh /proc,
+//! /sys and /dev inside it, pivot_root(2), the old root unmounted. Its
+//! functions do those steps here too. What step 05 adds:
+//!
+//! - the root is an **overlay** (the image read-only below, this container's
+//!   writes above, [`crate::overlay`]) or, for a bundle, the bundle's rootfs;
+//! - the mounts come from a **list** (the OCI `mounts`), each with its type,
+//!   source and mount(8) options;
+//! - after the pivot, **masked paths** get something empty mounted on top,
+//!   and **read-only paths** are remounted read-only, as Docker does.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::mount::{MsFlags, mount};
+use step04::mounts::{NodeSource, add_dev_links, add_devices, bind_own_cgroups, remount_readonly};
+use step04::pivot::{bind_onto_itself, switch_root};
+
+use crate::config::{MountSpec, RunConfig};
+use crate::container::Explain;
+
+// ANCHOR: enter
+/// Steps 3 and 4 of `tincan run`: build the root and pivot into it.
+/// `layer` is the container's overlay directory, if it has one.
+pub fn enter(config: &RunConfig, layer: Option<&Path>, explain: Explain) -> Result<()> {
+    // Our mounts must not propagate back to the host (step 02).
+    step02::mount::make_root_private()?;
+    // 3. the root filesystem: an overlay, or the bundle's rootfs.
+    let new_root = match layer {
+        Some(layer) => mount_overlay(config, layer, explain)?,
+        None => {
+            bind_onto_itself(&config.rootfs)?;
+            config.rootfs.clone()
+        }
+    };
+    // 4. the mounts every program expects, then step 04's pivot.
+    mount_list(&new_root, config)?;
+    switch_root(&new_root)?;
+    set_sysctls(config)?;
+    for path in &config.masked_paths {
+        mask(path)?;
+    }
+    for path in &config.readonly_paths {
+        remount_readonly(path, false)?;
+    }
+    if config.readonly_rootfs {
+        remount_readonly(Path::new("/"), true)?;
+    }
+    explain_mounts(config, explain);
+    nix::unistd::chdir(&config.cwd)
+        .with_context(|| format!("chdir {} (--workdir)", config.cwd.display()))?;
+    Ok(())
+}
+// ANCHOR_END: enter
+
+/// The overlay in `layer` (its directories were made by the parent): the
+/// image below, this container's `upper` above, seen at `merged`. Mounted
+/// here, inside the container's mount namespace, the host never sees it.
+fn mount_overlay(config: &RunConfig, layer: &Path, explain: Explain) -> Result<PathBuf> {
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        config.rootfs.display(),
+        layer.join("upper").display(),
+        layer.join("work").display()
+    );
+    let merged = layer.join("merged");
+    mount(
+        Some("overlay"),
+        &merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .with_context(|| format!("mount overlay at {} ({data})", merged.display()))?;
+    explain.step(
+        "3",
+        format_args!(
+            "overlay: image {} read-only below, writes go to {}",
+            config.rootfs.display(),
+            layer.join("upper").display()
+        ),
+    );
+    Ok(merged)
+}
+
+/// Every mount of the config's list, in order, inside `root`; then the
+/// device nodes of a fresh /dev (step 04's).
+fn mount_list(root: &Path, config: &RunConfig) -> Result<()> {
+    for m in &config.mounts {
+        if m.typ == "cgroup" {
+            let target = inside(root, &m.destination);
+            let read_only = m.options.iter().any(|o| o == "ro");
+            bind_own_cgroups(&target, &crate::container::cgroup_relative_path(config), read_only)?;
+        } else {
+            mount_one(root, m)?;
+        }
+    }
+    let dev_is_fresh = config
+        .mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev") && m.typ == "tmpfs");
+    if dev_is_fresh {
+        add_devices(&root.join("dev"), NodeSource::Create)?;
+        add_dev_links(&root.join("dev"))?;
+    }
+    Ok(())
+}
+
+fn inside(root: &Path, destination: &Path) -> PathBuf {
+    root.join(destination.strip_prefix("/").unwrap_or(destination))
+}
+
+// ANCHOR: mounts
+/// Make one mount inside `root` (not yet pivoted), as the OCI spec
+/// describes it: a type, a source, and options that are either mount flags
+/// (`ro`, `nosuid`, `rbind`...) or data for the filesystem (`mode=755`).
+fn mount_one(root: &Path, m: &MountSpec) -> Result<()> {
+    let target = inside(root, &m.destination);
+    let (flags, data) = mount_flags(&m.options);
+    let bind = flags.contains(MsFlags::MS_BIND);
+    if bind && Path::new(&m.source).is_file() {
+        if !target.exists() {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("mkdir {}", parent.display()))?;
+            }
+            std::fs::write(&target, "").with_context(|| format!("create {}", target.display()))?;
+        }
+    } else {
+        std::fs::create_dir_all(&target).with_context(|| format!("mkdir {}", target.display()))?;
+    }
+    let fstype = (!bind).then_some(m.typ.as_str());
+    let data = (!data.is_empty()).then_some(data.as_str());
+    // For a bind mount, flags only take effect on the remount below.
+    let first = if bind {
+        flags & (MsFlags::MS_BIND | MsFlags::MS_REC)
+    } else {
+        flags
+    };
+    mount(Some(m.source.as_str()), &target, fstype, first, data).with_context(|| {
+        format!(
+            "mount {} ({}) at {}",
+            m.source,
+            m.typ,
+            m.destination.display()
+        )
+    })?;
+    // A bind mount ignores most flags the first time: remount to apply them.
+    let keep = flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    if bind && !keep.is_empty() {
+        mount(
+            None::<&str>,
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | keep,
+            None::<&str>,
+        )
+        .with_context(|| format!("remount {} with {keep:?}", m.destination.display()))?;
+    }
+    Ok(())
+}
+// ANCHOR_END: mounts
+
+/// Split mount options into flags and the data string (mount(8) names).
+fn mount_flags(options: &[String]) -> (MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for option in options {
+        match option.as_str() {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" | "private" | "rprivate" | "defaults" => {}
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "strictatime" => flags |= MsFlags::MS_STRICTATIME,
+            "bind" => flags |= MsFlags::MS_BIND,
+            "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
+            other => data.push(other),
+        }
+    }
+    (flags, data.join(","))
+}
+
+/// Namespaced sysctls, while /proc/sys is still writable.
+fn set_sysctls(config: &RunConfig) -> Result<()> {
+    for (key, value) in &config.sysctl {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value)
+            .with_context(|| format!("sysctl {key}={value} ({})", path.display()))?;
+    }
+    Ok(())
+}
+
+// ANCHOR: mask
+/// Hide `path`: a file gets /dev/null bound on top, a directory an empty
+/// read-only tmpfs. Missing paths are fine (not every kernel has them).
+fn mask(path: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if meta.is_dir() {
+        mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .with_context(|| format!("mask {} with an empty tmpfs", path.display()))
+    } else {
+        mount(
+            Some("/dev/null"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("mask {} with /dev/null", path.display()))
+    }
+}
+// ANCHOR_END: mask
+
+fn explain_mounts(config: &RunConfig, explain: Explain) {
+    explain.step(
+        "4",
+        format_args!(
+            "pivot_root after {} mounts ({}); {} masked and {} read-only paths{}",
+            config.mounts.len(),
+            config
+                .mounts
+                .iter()
+                .map(|m| m.destination.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            config.masked_paths.len(),
+            config.readonly_paths.len(),
+            if config.readonly_rootfs {
+                "; / read-only"
+            } else {
+                ""
+            }
+        ),
+    );
+}
