@@ -21,7 +21,7 @@ use nix::unistd::Pid;
 use step02::{Child, Namespace, Namespaces, NsFile, Sandbox};
 
 use crate::config::RunConfig;
-use crate::state::{ProcessId, State, StateRoot, Status};
+use crate::state::{ContainerLock, ProcessId, State, StateRoot, Status};
 
 /// Prints the `--explain` lines on stderr (stdout belongs to the container).
 #[derive(Debug, Clone, Copy)]
@@ -222,6 +222,10 @@ struct Resources<'a> {
     root: &'a StateRoot,
     state: State,
     cgroup: Option<Box<dyn step03::cgroup::Cgroup>>,
+    // Held for the container's whole life under this tincan: other
+    // commands' cleanups leave a locked container alone. Last field, so
+    // it is released after Drop's clean-up.
+    _lock: ContainerLock,
 }
 
 impl<'a> Resources<'a> {
@@ -240,11 +244,12 @@ impl<'a> Resources<'a> {
             overlay_dir: config.overlay.then(|| dir.join("layer")),
             cgroups_path: config.cgroups_path.clone(),
         };
-        root.create(&state)?;
+        let lock = root.create(&state)?;
         Ok(Resources {
             root,
             state,
             cgroup: None,
+            _lock: lock,
         })
     }
 

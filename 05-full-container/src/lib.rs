@@ -2,25 +2,30 @@
 //!
 //! Steps 02 to 04 each added one isolation mechanism. A real container
 //! runtime is all of them, in a careful order, plus the protections that
-//! turn "isolated" into "hard to escape". `tincan run` sets a container up
-//! in this order (each step printed by `--explain`):
+//! turn "isolated" into "hard to escape". `tincan run` calls the earlier
+//! steps' functions in this order (each step printed by `--explain`):
 //!
-//! 1. namespaces (step 02): uts, pid, mount, net, ipc, user, cgroup;
-//! 2. a cgroup with limits and a device allowlist (step 03, [`config::DOCKER_DEVICES`]);
-//! 3. the image as an overlay: read-only lower, per-container upper ([`overlay`]);
-//! 4. `pivot_root` into it, with /proc, /sys, /dev, masked and read-only
-//!    paths (step 04, [`config::DOCKER_MASKED_PATHS`]);
-//! 5. capabilities reduced to Docker's default set, and `no_new_privs` ([`capabilities`]);
+//! 1. namespaces: step 02's `Sandbox` clones the child, joins namespaces
+//!    named by path, writes uid/gid maps;
+//! 2. a cgroup with limits (step 03), entered while the child waits, and a
+//!    device allowlist ([`devices`], [`config::DOCKER_DEVICES`]);
+//! 3. the image as an overlay: read-only lower, per-container upper
+//!    ([`rootfs`], [`overlay`]);
+//! 4. step 04's `pivot_root` into it, with the OCI mount list, masked and
+//!    read-only paths ([`rootfs`], [`config::DOCKER_MASKED_PATHS`]);
+//! 5. capabilities reduced to Docker's default set, and `no_new_privs`
+//!    ([`privileges`], [`capabilities`]);
 //! 6. a seccomp filter on the system calls themselves ([`seccomp`]);
-//! 7. `execve` of the command, as the requested user.
+//! 7. `execve` of the command with its environment (step 02's `Program`).
 //!
-//! The same configuration ([`config::RunConfig`]) can also come from an OCI
-//! bundle's `config.json` ([`oci`]), and [`lifecycle`] has the OCI verbs
-//! (`create`, `start`, `kill`, `delete`, `state`) engines call.
+//! [`container`] is the orchestrator that makes those calls, one per step.
+//! The configuration ([`config::RunConfig`]) comes from `tincan run`'s flags
+//! ([`flags`], [`image`]) or from an OCI bundle's `config.json` ([`oci`]);
+//! [`lifecycle`] has the OCI verbs (`create`, `start`, `kill`, `delete`,
+//! `state`, `pause`) engines call, and [`exec`] enters a running container.
 //! [`state`] records what each container owns, so that a `kill -9`'d tincan
-//! leaves nothing behind after the next command. [`container`] is where the
-//! steps above happen, [`devices`] the device allowlist (cgroup v1 file or
-//! cgroup v2 eBPF program), and [`escape`] the attempts that prove it all.
+//! leaves nothing behind after the next command; [`escape`] holds the
+//! attempts that prove it all.
 //!
 //! ```
 //! // Docker's default capabilities, minus raw sockets:

@@ -145,6 +145,7 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     }
     // Created by `tincan create` and handed over: nobody else cleans up.
     if state.init == Some(state.owner) {
+        let _lock = root.lock(id)?;
         return root.destroy(&state);
     }
     // `tincan run`'s process removes everything once its container is gone;

@@ -151,9 +151,17 @@ impl StateRoot {
         self.root.join(id)
     }
 
-    /// Claim `id`: create `<root>/<id>` and write the first state. Fails
-    /// if a container with this id exists.
-    pub fn create(&self, state: &State) -> Result<()> {
+    // ANCHOR: create
+    /// Claim `id`: create `<root>/<id>` with its first state, locked, and
+    /// return the lock. Fails if a container with this id exists, and then
+    /// touches nothing of it.
+    ///
+    /// Many tincan commands may run at once, and every one starts with a
+    /// [`cleanup`]. So the directory is made under a hidden name, locked
+    /// (flock(2)) and given its first record there, and only then renamed
+    /// into place with `RENAME_NOREPLACE` (rename(2)): no other tincan ever
+    /// sees a container without its record or its lock.
+    pub fn create(&self, state: &State) -> Result<ContainerLock> {
         crate::config::validate_id(&state.id)?;
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("create {}", self.root.display()))?;
@@ -161,22 +169,46 @@ impl StateRoot {
         std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("chmod 700 {}", self.root.display()))?;
         let dir = self.dir(&state.id);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
-                "a container named {:?} already exists; pick another --name or `tincan delete --force {}`",
-                state.id,
-                state.id
-            ),
-            Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
+        if dir.exists() {
+            bail!("{}", already_exists(&state.id));
         }
-        self.save(state)
+        let hidden = self
+            .root
+            .join(format!("{CREATING}{}-{}", state.id, std::process::id()));
+        std::fs::create_dir(&hidden).with_context(|| format!("create {}", hidden.display()))?;
+        let lock = ContainerLock::take(&hidden, true)?.context("lock a new directory")?;
+        let claimed = self.save_in(&hidden, state).and_then(|()| {
+            rename_noreplace(&hidden, &dir).map_err(|e| match e {
+                nix::errno::Errno::EEXIST | nix::errno::Errno::ENOTEMPTY => {
+                    anyhow::anyhow!("{}", already_exists(&state.id))
+                }
+                e => anyhow::Error::new(e)
+                    .context(format!("rename {} to {}", hidden.display(), dir.display())),
+            })
+        });
+        if let Err(e) = claimed {
+            let _ = std::fs::remove_dir_all(&hidden);
+            return Err(e);
+        }
+        Ok(lock)
+    }
+    // ANCHOR_END: create
+
+    /// Wait for the lock of container `id` (held by the tincan that runs
+    /// it, or by another command changing its state).
+    pub fn lock(&self, id: &str) -> Result<ContainerLock> {
+        crate::config::validate_id(id)?;
+        ContainerLock::take(&self.dir(id), false)?
+            .with_context(|| format!("lock container {id:?}"))
     }
 
     /// Write `state.json` atomically (write a temporary file, then rename),
     /// so that a crash never leaves half a record.
     pub fn save(&self, state: &State) -> Result<()> {
-        let dir = self.dir(&state.id);
+        self.save_in(&self.dir(&state.id), state)
+    }
+
+    fn save_in(&self, dir: &Path, state: &State) -> Result<()> {
         let tmp = dir.join("state.json.tmp");
         let json = serde_json::to_string_pretty(state).context("serialize state")?;
         std::fs::write(&tmp, json).with_context(|| format!("write {}", tmp.display()))?;
@@ -206,8 +238,9 @@ impl StateRoot {
         let mut ids = Vec::new();
         for entry in entries {
             let entry = entry.with_context(|| format!("list {}", self.root.display()))?;
-            if entry.path().is_dir() {
-                ids.push(entry.file_name().to_string_lossy().into_owned());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && !name.starts_with('.') {
+                ids.push(name);
             }
         }
         ids.sort();
@@ -258,15 +291,23 @@ impl StateRoot {
 /// (its tincan was killed with `kill -9`, or the machine lost power while
 /// /run survived). Returns the ids it cleaned. Every tincan command calls
 /// this first.
+///
+/// A container whose lock another tincan holds is alive by definition and
+/// is skipped without a look; the owner check of the others is made while
+/// holding their lock, so two cleanups never tear down the same container,
+/// and none tears down one that is being created.
 pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
     let mut cleaned = Vec::new();
+    remove_abandoned_claims(root);
     for id in root.ids()? {
+        let dir = root.dir(&id);
+        let Some(_lock) = ContainerLock::take(&dir, true)? else {
+            continue;
+        };
         let state = match root.load(&id) {
             Ok(state) => state,
-            // A directory without a readable state: its tincan died between
-            // mkdir and the first write. Nothing else was created yet.
+            // Half removed by a tincan that died while destroying it.
             Err(_) => {
-                let dir = root.dir(&id);
                 std::fs::remove_dir_all(&dir)
                     .with_context(|| format!("remove {}", dir.display()))?;
                 cleaned.push(id);
@@ -288,6 +329,69 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
     Ok(cleaned)
 }
 // ANCHOR_END: cleanup
+
+/// Hidden directories of claims in progress (see [`StateRoot::create`]).
+const CREATING: &str = ".creating-";
+
+/// A claim whose lock is free was abandoned: its tincan died before the
+/// rename. Nothing but its first record was made.
+fn remove_abandoned_claims(root: &StateRoot) {
+    let Ok(entries) = std::fs::read_dir(root.path()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(CREATING) {
+            continue;
+        }
+        if let Ok(Some(_lock)) = ContainerLock::take(&entry.path(), true) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn already_exists(id: &str) -> String {
+    format!("a container named {id:?} already exists; pick another --name or `tincan delete --force {id}`")
+}
+
+/// rename(2) that fails instead of replacing `to` (renameat2, RENAME_NOREPLACE).
+fn rename_noreplace(from: &Path, to: &Path) -> std::result::Result<(), nix::errno::Errno> {
+    nix::fcntl::renameat2(
+        nix::fcntl::AT_FDCWD,
+        from,
+        nix::fcntl::AT_FDCWD,
+        to,
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    )
+}
+
+// ANCHOR: lock
+/// An exclusive flock(2) on a container's state directory. The kernel
+/// releases it when the holder exits, whatever the way, `kill -9` included:
+/// a held lock always means a live tincan.
+#[derive(Debug)]
+pub struct ContainerLock {
+    _file: std::fs::File,
+}
+
+impl ContainerLock {
+    /// Lock `dir`; `None` if `try_only` and another process holds it.
+    fn take(dir: &Path, try_only: bool) -> Result<Option<ContainerLock>> {
+        let file = std::fs::File::open(dir).with_context(|| format!("open {}", dir.display()))?;
+        let mode = if try_only {
+            nix::fcntl::FlockArg::LockExclusiveNonblock
+        } else {
+            nix::fcntl::FlockArg::LockExclusive
+        };
+        #[allow(deprecated)] // nix's Flock wrapper takes ownership; a File is simpler here
+        match nix::fcntl::flock(std::os::fd::AsRawFd::as_raw_fd(&file), mode) {
+            Ok(()) => Ok(Some(ContainerLock { _file: file })),
+            Err(nix::errno::Errno::EWOULDBLOCK) if try_only => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("flock {}", dir.display())),
+        }
+    }
+}
+// ANCHOR_END: lock
 
 /// Remove a cgroup created at the path an engine chose (`linux.cgroupsPath`):
 /// ours because we created it, but its parent is the engine's and stays.

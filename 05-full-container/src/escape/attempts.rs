@@ -1,203 +1,9 @@
-//! Escape attempts: what an attacker inside a container tries first, each
-//! as the raw system call, so you can see which protection answers
-//! (`tincan run -- /path/to/tincan escape` with tincan copied into the
-//! image; the tests do exactly that).
-//!
-//! Every attempt is harmless even when it succeeds: it opens
-//! `/proc/sysrq-trigger` but never writes to it, loads `/dev/null` as a
-//! "module" (the kernel refuses the format), reads one byte of a disk.
-//! "BLOCKED" names the kernel's answer (`EPERM` from seccomp or a missing
-//! capability, `EROFS` from a read-only mount, an empty file where a path
-//! is masked...).
+//! The attempts themselves: each tries one way out and says what the
+//! kernel answered.
 
-use std::ffi::CString;
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use super::*;
 
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, fork};
-
-/// The result of one attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The protection held; why.
-    Blocked(String),
-    /// The attempt worked; what it got.
-    Succeeded(String),
-    /// The target does not exist on this kernel (e.g. no /proc/kcore), so
-    /// the attempt proves nothing either way.
-    NotApplicable(String),
-}
-
-/// Blocked by `errno`, unless the errno says the target is simply absent.
-fn failed(errno: nix::errno::Errno, what: &str) -> Outcome {
-    if errno == nix::errno::Errno::ENOENT {
-        Outcome::NotApplicable(format!("{what}: not in this kernel"))
-    } else {
-        Outcome::Blocked(format!("{errno:?}"))
-    }
-}
-
-/// One attempt: a name, what it tries, and the code.
-pub struct Attempt {
-    /// Short name (`keyctl`).
-    pub name: &'static str,
-    /// What an attacker wants from it.
-    pub goal: &'static str,
-    /// Try it.
-    pub run: fn() -> Outcome,
-}
-
-fn errno_name() -> String {
-    let e = nix::errno::Errno::last();
-    format!("{e:?}")
-}
-
-/// Run `f` in a forked child (so that an attempt that changes the process,
-/// such as `unshare` or `chroot`, does not change the prober) and return
-/// its exit code, or 128+signal.
-fn in_child(f: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the prober is single-threaded; the child runs `f` and exits.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            let code = f();
-            // SAFETY: _exit ends the child without running the parent's handlers.
-            unsafe { libc::_exit(code) }
-        }
-        Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
-            _ => 255,
-        },
-        Err(_) => 254,
-    }
-}
-
-/// A raw system call's result as an outcome: failure is "blocked".
-fn syscall_outcome(rc: libc::c_long, success: &str) -> Outcome {
-    if rc < 0 {
-        Outcome::Blocked(errno_name())
-    } else {
-        Outcome::Succeeded(success.into())
-    }
-}
-
-fn c(s: &str) -> CString {
-    CString::new(s).expect("attempt paths have no NUL byte")
-}
-
-// ANCHOR: attempts
-/// Every attempt, in the order the book discusses them.
-pub const ATTEMPTS: &[Attempt] = &[
-    Attempt {
-        name: "mount",
-        goal: "mount a filesystem (uncover masked paths, reach devices)",
-        run: mount_tmpfs,
-    },
-    Attempt {
-        name: "umount-mask",
-        goal: "unmount the mask on /proc/keys",
-        run: umount_mask,
-    },
-    Attempt {
-        name: "unshare-user",
-        goal: "a new user namespace, where we hold every capability",
-        run: unshare_user,
-    },
-    Attempt {
-        name: "keyctl",
-        goal: "the kernel keyring (not namespaced: other containers' secrets)",
-        run: keyctl,
-    },
-    Attempt {
-        name: "ptrace",
-        goal: "attach to another process and rewrite it",
-        run: ptrace,
-    },
-    Attempt {
-        name: "load-module",
-        goal: "load code into the host kernel",
-        run: load_module,
-    },
-    Attempt {
-        name: "bpf",
-        goal: "load a BPF program into the kernel",
-        run: bpf,
-    },
-    Attempt {
-        name: "perf-event",
-        goal: "kernel performance counters (leaks, attack surface)",
-        run: perf_event,
-    },
-    Attempt {
-        name: "sysrq-trigger",
-        goal: "open /proc/sysrq-trigger for writing (crash or reboot the host)",
-        run: sysrq,
-    },
-    Attempt {
-        name: "proc-sys",
-        goal: "write a host kernel setting under /proc/sys",
-        run: proc_sys,
-    },
-    Attempt {
-        name: "proc-kcore",
-        goal: "read the host's memory through /proc/kcore",
-        run: proc_kcore,
-    },
-    Attempt {
-        name: "proc-keys",
-        goal: "list the kernel's keys in /proc/keys",
-        run: proc_keys,
-    },
-    Attempt {
-        name: "proc-timer-list",
-        goal: "other processes' timers in /proc/timer_list",
-        run: proc_timer_list,
-    },
-    Attempt {
-        name: "sys-firmware",
-        goal: "read the host's firmware tables in /sys/firmware",
-        run: sys_firmware,
-    },
-    Attempt {
-        name: "proc-1-root",
-        goal: "reach the host's / through /proc/<pid>/root",
-        run: proc_1_root,
-    },
-    Attempt {
-        name: "chroot-escape",
-        goal: "the double-chroot trick to climb above the root",
-        run: chroot_escape,
-    },
-    Attempt {
-        name: "mknod-disk",
-        goal: "create a block device for the host's disk and read it",
-        run: mknod_disk,
-    },
-    Attempt {
-        name: "setuid-root",
-        goal: "a setuid-root copy of a program, run as uid 1000, gains root",
-        run: setuid_root,
-    },
-    Attempt {
-        name: "raw-socket",
-        goal: "open a raw socket (forge packets)",
-        run: raw_socket,
-    },
-    Attempt {
-        name: "fork-bomb",
-        goal: "exhaust the host's process table (stops at 2000)",
-        run: fork_bomb,
-    },
-    Attempt {
-        name: "memory-bomb",
-        goal: "exhaust the host's memory (stops at 512 MiB)",
-        run: memory_bomb,
-    },
-];
-// ANCHOR_END: attempts
-
-fn mount_tmpfs() -> Outcome {
+pub(super) fn mount_tmpfs() -> Outcome {
     let _ = std::fs::create_dir_all("/tmp/tincan-mnt");
     // SAFETY: valid NUL-terminated strings; a tmpfs mount changes only our mount namespace.
     let rc = unsafe {
@@ -216,13 +22,13 @@ fn mount_tmpfs() -> Outcome {
     syscall_outcome(rc.into(), "mounted a tmpfs")
 }
 
-fn umount_mask() -> Outcome {
+pub(super) fn umount_mask() -> Outcome {
     // SAFETY: a path string; unmounting inside our own mount namespace.
     let rc = unsafe { libc::umount2(c"/proc/keys".as_ptr(), libc::MNT_DETACH) };
     syscall_outcome(rc.into(), "unmounted the mask")
 }
 
-fn unshare_user() -> Outcome {
+pub(super) fn unshare_user() -> Outcome {
     let code = in_child(|| {
         // SAFETY: unshare with a flag; only the forked child changes.
         let rc = unsafe { libc::unshare(libc::CLONE_NEWUSER) };
@@ -238,7 +44,7 @@ fn unshare_user() -> Outcome {
     }
 }
 
-fn keyctl() -> Outcome {
+pub(super) fn keyctl() -> Outcome {
     let code = in_child(|| {
         // SAFETY: KEYCTL_JOIN_SESSION_KEYRING (1) with a NULL name creates an anonymous keyring.
         let rc = unsafe { libc::syscall(libc::SYS_keyctl, 1, std::ptr::null::<u8>()) };
@@ -254,7 +60,7 @@ fn keyctl() -> Outcome {
     }
 }
 
-fn ptrace() -> Outcome {
+pub(super) fn ptrace() -> Outcome {
     // A victim: a child that waits to be killed.
     // SAFETY: the child only pauses.
     let victim = match unsafe { fork() } {
@@ -273,7 +79,7 @@ fn ptrace() -> Outcome {
     outcome
 }
 
-fn load_module() -> Outcome {
+pub(super) fn load_module() -> Outcome {
     let Ok(file) = std::fs::File::open("/dev/null") else {
         return Outcome::Blocked("no /dev/null".into());
     };
@@ -296,7 +102,7 @@ fn load_module() -> Outcome {
     Outcome::Succeeded(format!("the kernel parsed the module ({})", errno_name()))
 }
 
-fn bpf() -> Outcome {
+pub(super) fn bpf() -> Outcome {
     // SAFETY: BPF_MAP_CREATE (0) with a null attribute pointer: EFAULT if the call is allowed.
     let rc = unsafe { libc::syscall(libc::SYS_bpf, 0, std::ptr::null::<u8>(), 0) };
     if rc < 0 && nix::errno::Errno::last() == nix::errno::Errno::EPERM {
@@ -305,7 +111,7 @@ fn bpf() -> Outcome {
     Outcome::Succeeded(format!("bpf() reached the kernel ({})", errno_name()))
 }
 
-fn perf_event() -> Outcome {
+pub(super) fn perf_event() -> Outcome {
     // SAFETY: a null attribute pointer: EFAULT if the call is allowed.
     let rc = unsafe {
         libc::syscall(
@@ -337,11 +143,11 @@ fn open_for_write(path: &str) -> Outcome {
     }
 }
 
-fn sysrq() -> Outcome {
+pub(super) fn sysrq() -> Outcome {
     open_for_write("/proc/sysrq-trigger")
 }
 
-fn proc_sys() -> Outcome {
+pub(super) fn proc_sys() -> Outcome {
     open_for_write("/proc/sys/kernel/panic")
 }
 
@@ -357,19 +163,19 @@ fn read_some(path: &str) -> Outcome {
     }
 }
 
-fn proc_kcore() -> Outcome {
+pub(super) fn proc_kcore() -> Outcome {
     read_some("/proc/kcore")
 }
 
-fn proc_keys() -> Outcome {
+pub(super) fn proc_keys() -> Outcome {
     read_some("/proc/keys")
 }
 
-fn proc_timer_list() -> Outcome {
+pub(super) fn proc_timer_list() -> Outcome {
     read_some("/proc/timer_list")
 }
 
-fn sys_firmware() -> Outcome {
+pub(super) fn sys_firmware() -> Outcome {
     match std::fs::read_dir("/sys/firmware") {
         Ok(entries) => match entries.count() {
             0 => Outcome::Blocked("masked: an empty directory".into()),
@@ -384,7 +190,7 @@ fn identity(path: &str) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-fn proc_1_root() -> Outcome {
+pub(super) fn proc_1_root() -> Outcome {
     // Any process whose root is not ours would be a door to another filesystem.
     let ours = identity("/");
     let mut doors = 0;
@@ -413,7 +219,7 @@ fn proc_1_root() -> Outcome {
     }
 }
 
-fn chroot_escape() -> Outcome {
+pub(super) fn chroot_escape() -> Outcome {
     let before = identity("/");
     let code = in_child(|| {
         let _ = std::fs::create_dir_all("/tmp/tincan-jail");
@@ -440,7 +246,7 @@ fn chroot_escape() -> Outcome {
     }
 }
 
-fn mknod_disk() -> Outcome {
+pub(super) fn mknod_disk() -> Outcome {
     // A block device the kernel lists in sysfs.
     let Some(dev) = std::fs::read_dir("/sys/dev/block")
         .into_iter()
@@ -478,7 +284,7 @@ fn mknod_disk() -> Outcome {
     outcome
 }
 
-fn setuid_root() -> Outcome {
+pub(super) fn setuid_root() -> Outcome {
     // A setuid-root copy of ourselves, run by uid 1000 with a flag that makes it print its euid.
     let copy = "/tincan-suid";
     // A kernel-side copy: reading the binary into our memory would make
@@ -514,7 +320,7 @@ fn setuid_root() -> Outcome {
     }
 }
 
-fn raw_socket() -> Outcome {
+pub(super) fn raw_socket() -> Outcome {
     // SAFETY: socket() with constants; the fd is closed at once.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
     if fd >= 0 {
@@ -524,7 +330,7 @@ fn raw_socket() -> Outcome {
     syscall_outcome(fd.into(), "opened a raw socket")
 }
 
-fn fork_bomb() -> Outcome {
+pub(super) fn fork_bomb() -> Outcome {
     const MAX: usize = 2000;
     let code = in_child(|| {
         let mut children = Vec::new();
@@ -559,7 +365,7 @@ fn fork_bomb() -> Outcome {
     }
 }
 
-fn memory_bomb() -> Outcome {
+pub(super) fn memory_bomb() -> Outcome {
     const MIB: usize = 512;
     let code = in_child(|| {
         // Volunteer as the OOM killer's first choice (raising is unprivileged).
@@ -580,24 +386,3 @@ fn memory_bomb() -> Outcome {
     }
 }
 
-/// Run the attempts named in `only` (all when empty) and render a table.
-/// Returns the table and the number of attempts that succeeded.
-pub fn run_attempts(only: &[String]) -> (String, usize) {
-    let mut table = step01::report::Table::new(["attempt", "result", "detail"]);
-    let mut successes = 0;
-    for attempt in ATTEMPTS
-        .iter()
-        .filter(|a| only.is_empty() || only.iter().any(|o| o == a.name))
-    {
-        let (result, detail) = match (attempt.run)() {
-            Outcome::Blocked(why) => ("BLOCKED", why),
-            Outcome::Succeeded(what) => {
-                successes += 1;
-                ("SUCCEEDED", what)
-            }
-            Outcome::NotApplicable(why) => ("n/a", why),
-        };
-        table.row([attempt.name.to_string(), result.to_string(), detail]);
-    }
-    (table.render(), successes)
-}
