@@ -100,7 +100,10 @@ pub fn run_with(
     res.state.status = Status::Stopped;
     explain.step(
         "8",
-        format_args!("exit status {}; removing cgroups, overlay layer and state", exit.code()),
+        format_args!(
+            "exit status {}; removing cgroups, overlay layer and state",
+            exit.code()
+        ),
     );
     Ok(exit.code())
 }
@@ -165,7 +168,12 @@ fn explain_exec(config: &RunConfig, program: &step02::Program, explain: Explain)
         let path = program.resolve()?;
         explain.step(
             "7",
-            format_args!("execve {} as uid {} gid {}", path.display(), config.uid, config.gid),
+            format_args!(
+                "execve {} as uid {} gid {}",
+                path.display(),
+                config.uid,
+                config.gid
+            ),
         );
     }
     Ok(())
@@ -207,7 +215,10 @@ fn check_rootless(config: &RunConfig) -> Result<()> {
 /// which removes what it owns (as runc).
 fn hand_over(mut res: Resources<'_>, child: Child, gate: &Gate) -> Result<i32> {
     let pid = child.detach();
-    res.state.owner = res.state.init.context("the container has no first process")?;
+    res.state.owner = res
+        .state
+        .init
+        .context("the container has no first process")?;
     res.set_status(Status::Created)?;
     nix::unistd::write(gate.ready, format!("ok {pid}\n").as_bytes()).context("report created")?;
     // Skip the guard's clean-up (Drop): the container lives on.
@@ -380,7 +391,9 @@ fn explain_clone(config: &RunConfig, pid: Pid, explain: Explain) {
         format_args!(
             "clone: pid {} in new {} namespaces{}",
             step01::report::measured(pid),
-            new.map(|n| n.kind.proc_name()).collect::<Vec<_>>().join(", "),
+            new.map(|n| n.kind.proc_name())
+                .collect::<Vec<_>>()
+                .join(", "),
             joined.collect::<String>()
         ),
     );

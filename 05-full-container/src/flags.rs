@@ -204,4 +204,3 @@ fn random_u32() -> u32 {
     }
     u32::from_ne_bytes(buf) ^ std::process::id()
 }
-

@@ -94,7 +94,11 @@ fn mount_list(root: &Path, config: &RunConfig) -> Result<()> {
         if m.typ == "cgroup" {
             let target = inside(root, &m.destination);
             let read_only = m.options.iter().any(|o| o == "ro");
-            bind_own_cgroups(&target, &crate::container::cgroup_relative_path(config), read_only)?;
+            bind_own_cgroups(
+                &target,
+                &crate::container::cgroup_relative_path(config),
+                read_only,
+            )?;
         } else {
             mount_one(root, m)?;
         }
@@ -150,7 +154,8 @@ fn mount_one(root: &Path, m: &MountSpec) -> Result<()> {
         )
     })?;
     // A bind mount ignores most flags the first time: remount to apply them.
-    let keep = flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    let keep =
+        flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     if bind && !keep.is_empty() {
         mount(
             None::<&str>,

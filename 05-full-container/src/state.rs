@@ -158,9 +158,9 @@ impl StateRoot {
     ///
     /// Many tincan commands may run at once, and every one starts with a
     /// [`cleanup`]. So the directory is made under a hidden name, locked
-    /// (flock(2)) and given its first record there, and only then renamed
+    /// and given its first record there, and only then renamed
     /// into place with `RENAME_NOREPLACE` (rename(2)): no other tincan ever
-    /// sees a container without its record or its lock.
+    /// sees a container without its record or its lock ([`ContainerLock`]).
     pub fn create(&self, state: &State) -> Result<ContainerLock> {
         crate::config::validate_id(&state.id)?;
         std::fs::create_dir_all(&self.root)
@@ -182,8 +182,11 @@ impl StateRoot {
                 nix::errno::Errno::EEXIST | nix::errno::Errno::ENOTEMPTY => {
                     anyhow::anyhow!("{}", already_exists(&state.id))
                 }
-                e => anyhow::Error::new(e)
-                    .context(format!("rename {} to {}", hidden.display(), dir.display())),
+                e => anyhow::Error::new(e).context(format!(
+                    "rename {} to {}",
+                    hidden.display(),
+                    dir.display()
+                )),
             })
         });
         if let Err(e) = claimed {
@@ -198,8 +201,7 @@ impl StateRoot {
     /// it, or by another command changing its state).
     pub fn lock(&self, id: &str) -> Result<ContainerLock> {
         crate::config::validate_id(id)?;
-        ContainerLock::take(&self.dir(id), false)?
-            .with_context(|| format!("lock container {id:?}"))
+        ContainerLock::take(&self.dir(id), false)?.with_context(|| format!("lock container {id:?}"))
     }
 
     /// Write `state.json` atomically (write a temporary file, then rename),
@@ -351,7 +353,9 @@ fn remove_abandoned_claims(root: &StateRoot) {
 }
 
 fn already_exists(id: &str) -> String {
-    format!("a container named {id:?} already exists; pick another --name or `tincan delete --force {id}`")
+    format!(
+        "a container named {id:?} already exists; pick another --name or `tincan delete --force {id}`"
+    )
 }
 
 /// rename(2) that fails instead of replacing `to` (renameat2, RENAME_NOREPLACE).
@@ -366,9 +370,13 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::result::Result<(), nix::errn
 }
 
 // ANCHOR: lock
-/// An exclusive flock(2) on a container's state directory. The kernel
-/// releases it when the holder exits, whatever the way, `kill -9` included:
-/// a held lock always means a live tincan.
+/// A write lock on `<dir>/lock` (fcntl(2), `F_SETLK`): "a live tincan owns
+/// this container". It is a POSIX record lock on purpose. Such a lock
+/// belongs to the *process*: the kernel drops it when the process exits,
+/// whatever the way, `kill -9` included, and a child made by fork or clone
+/// does not inherit it. (A flock(2) lock belongs to the open file, and the
+/// container's first process, a copy of tincan until its `execve`, would
+/// keep it alive for a moment after tincan died.)
 #[derive(Debug)]
 pub struct ContainerLock {
     _file: std::fs::File,
@@ -377,17 +385,30 @@ pub struct ContainerLock {
 impl ContainerLock {
     /// Lock `dir`; `None` if `try_only` and another process holds it.
     fn take(dir: &Path, try_only: bool) -> Result<Option<ContainerLock>> {
-        let file = std::fs::File::open(dir).with_context(|| format!("open {}", dir.display()))?;
-        let mode = if try_only {
-            nix::fcntl::FlockArg::LockExclusiveNonblock
-        } else {
-            nix::fcntl::FlockArg::LockExclusive
+        let path = dir.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("open {}", path.display()))?;
+        let whole_file = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
         };
-        #[allow(deprecated)] // nix's Flock wrapper takes ownership; a File is simpler here
-        match nix::fcntl::flock(std::os::fd::AsRawFd::as_raw_fd(&file), mode) {
-            Ok(()) => Ok(Some(ContainerLock { _file: file })),
-            Err(nix::errno::Errno::EWOULDBLOCK) if try_only => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("flock {}", dir.display())),
+        let request = if try_only {
+            nix::fcntl::FcntlArg::F_SETLK(&whole_file)
+        } else {
+            nix::fcntl::FcntlArg::F_SETLKW(&whole_file)
+        };
+        match nix::fcntl::fcntl(&file, request) {
+            Ok(_) => Ok(Some(ContainerLock { _file: file })),
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) if try_only => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("fcntl(F_SETLK) {}", path.display())),
         }
     }
 }

@@ -12,7 +12,9 @@ use std::str::FromStr;
 /// has no such call (many names in a profile exist only on 32-bit x86 or
 /// other architectures: `_llseek`, `socketcall`...).
 pub fn number(name: &str) -> Option<i64> {
-    syscalls::Sysno::from_str(name).ok().map(|nr| nr.id() as i64)
+    syscalls::Sysno::from_str(name)
+        .ok()
+        .map(|nr| nr.id() as i64)
 }
 
 #[cfg(test)]

@@ -385,4 +385,3 @@ pub(super) fn memory_bomb() -> Outcome {
         c => Outcome::Blocked(format!("exit {c}")),
     }
 }
-

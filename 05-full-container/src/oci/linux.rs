@@ -15,7 +15,9 @@ use crate::seccomp::Profile;
 
 /// Whether the config asks for a *new* namespace of this kind.
 fn has(namespaces: &[config::Namespace], kind: Namespace) -> bool {
-    namespaces.iter().any(|n| n.kind == kind && n.path.is_none())
+    namespaces
+        .iter()
+        .any(|n| n.kind == kind && n.path.is_none())
 }
 
 /// `linux.seccomp`. Without it the spec says: no filter. With one, every
@@ -74,7 +76,10 @@ pub(super) fn namespaces(linux: &Linux) -> Result<Vec<config::Namespace>> {
             LinuxNamespaceType::Network => Namespace::Net,
         };
         let name = kind.proc_name();
-        if namespaces.iter().any(|n: &config::Namespace| n.kind == kind) {
+        if namespaces
+            .iter()
+            .any(|n: &config::Namespace| n.kind == kind)
+        {
             bail!("linux.namespaces lists {name} twice");
         }
         // ANCHOR: join_by_path
@@ -170,7 +175,7 @@ pub(super) fn user_namespace(
             }
             check_id_maps("linux.uidMappings", &uid_mappings)?;
             check_id_maps("linux.gidMappings", &gid_mappings)?;
-            
+
             mapped(
                 "process.user.uid",
                 process.uid,
@@ -308,4 +313,3 @@ fn mapped(what: &str, id: u32, field: &str, maps: &[IdMap]) -> Result<()> {
     }
     bail!("{what} {id} is not mapped by {field}; add a mapping that covers it")
 }
-

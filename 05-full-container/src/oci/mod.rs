@@ -143,7 +143,6 @@ pub(crate) fn unsupported(field: &str, what_to_do: &str) -> anyhow::Error {
     anyhow::anyhow!("{field} is not supported by tincan yet; {what_to_do}")
 }
 
-
 // ANCHOR: convert
 /// Convert a parsed spec into our configuration, one section at a time.
 /// Each section's function honours every field of it or refuses it.
@@ -179,8 +178,18 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
         uid_mappings,
         gid_mappings,
         mounts,
-        masked_paths: linux.masked_paths().iter().flatten().map(PathBuf::from).collect(),
-        readonly_paths: linux.readonly_paths().iter().flatten().map(PathBuf::from).collect(),
+        masked_paths: linux
+            .masked_paths()
+            .iter()
+            .flatten()
+            .map(PathBuf::from)
+            .collect(),
+        readonly_paths: linux
+            .readonly_paths()
+            .iter()
+            .flatten()
+            .map(PathBuf::from)
+            .collect(),
         capabilities: process.capabilities,
         no_new_privileges: process.no_new_privileges,
         seccomp,
@@ -231,8 +240,7 @@ fn root(spec: &Spec, bundle: &Path) -> Result<(PathBuf, bool)> {
 
 /// `mounts`: each with an absolute destination, a type (or bind), options.
 fn mounts(spec: &Spec) -> Result<Vec<MountSpec>> {
-    spec
-        .mounts()
+    spec.mounts()
         .iter()
         .flatten()
         .enumerate()

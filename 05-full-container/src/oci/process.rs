@@ -135,4 +135,3 @@ fn rlimit_resource(typ: PosixRlimitType) -> (libc::c_int, &'static str) {
     };
     (r as libc::c_int, name)
 }
-

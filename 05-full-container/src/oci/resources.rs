@@ -94,4 +94,3 @@ pub(super) fn convert(linux: &Linux) -> Result<(Limits, Vec<DeviceRule>)> {
     devices.extend_from_slice(standard);
     Ok((limits, devices))
 }
-

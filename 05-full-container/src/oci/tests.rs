@@ -42,7 +42,12 @@ fn default_spec_round_trips_into_a_run_config() {
     let config = result.expect("the default spec is supported");
     assert_eq!(config.args, ["sh"]);
     assert_eq!(config.hostname.as_deref(), Some("tincan"));
-    assert!(config.namespaces.iter().any(|n| n.kind == step02::Namespace::Pid));
+    assert!(
+        config
+            .namespaces
+            .iter()
+            .any(|n| n.kind == step02::Namespace::Pid)
+    );
     assert!(config.no_new_privileges);
     assert_eq!(
         crate::capabilities::names(&config.capabilities.bounding),

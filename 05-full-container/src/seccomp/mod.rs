@@ -283,7 +283,6 @@ pub fn compile(profile: &Profile) -> Result<Filters> {
 }
 // ANCHOR_END: compile
 
-
 impl Filters {
     /// True for `--seccomp=unconfined`.
     pub fn is_unconfined(&self) -> bool {
