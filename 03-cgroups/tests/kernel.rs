@@ -11,14 +11,14 @@ use step03::cgroup;
 use step03::demo::{run_memory, run_pids, start_exe};
 use step03::limits::{Cpus, Limit, Limits};
 use step03::spawn::Placement;
-use step03::version::Hierarchy;
+use step03::version::{Hierarchy, Version};
 
 const EXE: &str = env!("CARGO_BIN_EXE_step03-cgroups");
 
-fn version() -> &'static str {
+fn version() -> Version {
     Hierarchy::detect()
         .expect("detect the cgroup version")
-        .label()
+        .version()
 }
 
 /// Print which version these tests exercise: the VM's log shows it.
@@ -54,7 +54,7 @@ fn memory_limit_oom_kills_allocator() {
         "{:?}",
         outcome.stats
     );
-    if cg.version() == "v2" {
+    if cg.version() == Version::V2 {
         assert!(outcome.stats.oom_events.expect("memory.events oom") >= 1);
     }
     if let Some(peak) = outcome.stats.memory_peak {
@@ -134,11 +134,11 @@ fn child_is_in_its_cgroup_and_namespaces_before_it_runs() {
     assert!(text.lines().any(|l| l == "hostname tincan"), "{text}");
     let wanted = format!("/{}/test-where", cgroup::PARENT);
     match cg.version() {
-        "v2" => {
+        Version::V2 => {
             assert_eq!(child.placement, Placement::CloneIntoCgroup);
             assert!(text.lines().any(|l| l == format!("0::{wanted}")), "{text}");
         }
-        _ => {
+        Version::V1 => {
             for controller in ["memory", "pids", "cpu"] {
                 let in_it = text.lines().any(|l| {
                     let mut parts = l.splitn(3, ':');

@@ -213,12 +213,11 @@ pub fn run_with(
                     &freezer,
                 )?;
             }
-        } else if let Some(dir) = res
-            .state
-            .cgroups
-            .first()
-            .filter(|_| res.cgroup.as_ref().is_some_and(|c| c.version() == "v2"))
-        {
+        } else if let Some(dir) = res.state.cgroups.first().filter(|_| {
+            res.cgroup
+                .as_ref()
+                .is_some_and(|c| c.version() == step03::Version::V2)
+        }) {
             // cgroup v2: the allowlist is an eBPF program attached to the cgroup.
             crate::devices::attach_v2(dir, &config.limits.devices)?;
         } else {

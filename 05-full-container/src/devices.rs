@@ -47,6 +47,8 @@ pub fn create_v1_at(path: &Path, rules: &[DeviceRule]) -> Result<PathBuf> {
         let _ = std::fs::create_dir_all(&parent);
         match std::fs::create_dir(&dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => continue,
+            // Step 03's cgroup creates it in the devices hierarchy too.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             other => other.with_context(|| format!("mkdir {}", dir.display()))?,
         }
         break;

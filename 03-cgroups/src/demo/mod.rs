@@ -17,6 +17,7 @@ use step01::report::measured;
 use crate::cgroup::{self, Cgroup};
 use crate::limits::Limit;
 use crate::spawn::{self, Child, NAMESPACES};
+use crate::version::Version;
 
 pub mod cpu;
 pub mod io;
@@ -54,11 +55,11 @@ pub(crate) fn header(
     notes: &[String],
 ) -> Result<()> {
     let version = match cg.version() {
-        "v1" => format!(
+        Version::V1 => format!(
             "cgroup v1: one directory in each of {} controller hierarchies",
             cg.dirs().len()
         ),
-        _ => "cgroup v2: one directory in the unified hierarchy".to_string(),
+        Version::V2 => "cgroup v2: one directory in the unified hierarchy".to_string(),
     };
     writeln!(out, "cgroup {}/{name} ({version})", cgroup::PARENT)?;
     for note in notes {
