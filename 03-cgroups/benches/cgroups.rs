@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(std::time::Duration::from_secs(2));
     for h in hierarchies {
-        let label = format!("create+attach+remove {}", h.label());
+        let label = format!("create+attach+remove {}", h.version());
         group.bench_function(&label, |b| {
             b.iter(|| {
                 let (cg, _) = cgroup::create_in(h.clone(), "bench", &limits).expect("create");

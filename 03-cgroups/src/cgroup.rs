@@ -18,13 +18,14 @@ use std::fs;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use nix::unistd::Pid;
 
 use crate::limits::{Limit, Limits};
-use crate::version::Hierarchy;
+pub use crate::remove::{destroy_dirs, kill_until_empty, remove_dir, remove_parent_if_empty};
+use crate::version::{Hierarchy, Version};
 
 /// The parent of every cgroup this project creates.
 pub const PARENT: &str = "tincan";
@@ -63,13 +64,68 @@ pub struct Stats {
     pub io_write_bytes: Option<u64>,
 }
 
+/// The controllers this project uses. On v1 each has a hierarchy of its
+/// own (or shares one: `cpu,cpuacct`); on v2 they are all in one directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Controller {
+    /// Memory limit and accounting.
+    Memory,
+    /// CPU bandwidth and weight.
+    Cpu,
+    /// CPU usage accounting (v1; v2's `cpu.stat` always has it).
+    Cpuacct,
+    /// Process count limit.
+    Pids,
+    /// Block I/O bandwidth (`blkio` on v1, `io` on v2).
+    Io,
+    /// Which CPUs the group may run on.
+    Cpuset,
+    /// Which device nodes the group may open (v1; an eBPF program on v2).
+    Devices,
+    /// Freezing the whole group (v1; built into every cgroup on v2).
+    Freezer,
+}
+
+impl Controller {
+    /// The name of the controller's v1 hierarchy in `/proc/self/mountinfo`.
+    pub fn v1_name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Cpu => "cpu",
+            Controller::Cpuacct => "cpuacct",
+            Controller::Pids => "pids",
+            Controller::Io => "blkio",
+            Controller::Cpuset => "cpuset",
+            Controller::Devices => "devices",
+            Controller::Freezer => "freezer",
+        }
+    }
+
+    /// The name in v2's `cgroup.controllers`; `None` for what v2 builds into
+    /// every cgroup (CPU accounting, the freezer) or does with eBPF (devices).
+    pub fn v2_name(self) -> Option<&'static str> {
+        match self {
+            Controller::Memory => Some("memory"),
+            Controller::Cpu => Some("cpu"),
+            Controller::Pids => Some("pids"),
+            Controller::Io => Some("io"),
+            Controller::Cpuset => Some("cpuset"),
+            Controller::Cpuacct | Controller::Devices | Controller::Freezer => None,
+        }
+    }
+}
+
 // ANCHOR: trait
 /// A cgroup for one container, whichever cgroup version the host runs.
 pub trait Cgroup: Send {
-    /// `v1` or `v2`.
-    fn version(&self) -> &'static str;
+    /// Which cgroup version it lives on.
+    fn version(&self) -> Version;
     /// The directories this cgroup consists of (one per hierarchy on v1).
     fn dirs(&self) -> Vec<PathBuf>;
+    /// The directory that holds `controller`'s files for this cgroup: its
+    /// own hierarchy's on v1, the one directory on v2. `None` when this host
+    /// has no such controller (not mounted, not enabled).
+    fn controller_dir(&self, controller: Controller) -> Option<PathBuf>;
     /// Write the limits into the control files. Returns notes about limits
     /// this kernel cannot enforce (they are skipped, not silently dropped).
     fn apply(&self, limits: &Limits) -> Result<Vec<String>>;
@@ -83,6 +139,9 @@ pub trait Cgroup: Send {
     fn dir_fd(&self) -> Option<BorrowedFd<'_>>;
     /// Kill every process inside and wait until the group is empty.
     fn kill_all(&self) -> Result<()>;
+    /// Freeze (`true`) or thaw every process inside, and wait until the
+    /// kernel reports it done ([`crate::freezer`]).
+    fn freeze(&self, frozen: bool) -> Result<()>;
     /// Kill what is inside, remove the directories, and remove the `tincan`
     /// parent when it is empty. Safe to call twice; `Drop` calls it too.
     fn remove(&mut self) -> Result<()>;
@@ -297,65 +356,6 @@ pub fn make_dir_in_parent(parent: &Path, dir: &Path) -> Result<()> {
         parent.display(),
         dir.display()
     )
-}
-
-/// `rmdir` a cgroup directory, retrying briefly: right after its last process
-/// was killed, the kernel may still be tearing it down (EBUSY).
-pub fn remove_dir(dir: &Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => return Err(e).with_context(|| format!("rmdir {}", dir.display())),
-        }
-    }
-}
-
-/// Remove the `tincan` parent if no other cgroup of ours is left in it.
-pub fn remove_parent_if_empty(parent: &Path) {
-    let has_children = fs::read_dir(parent)
-        .map(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        })
-        .unwrap_or(true);
-    if !has_children {
-        // Another run may create a child at this very moment: then rmdir
-        // fails with EBUSY/ENOTEMPTY, and leaving the parent is right.
-        let _ = fs::remove_dir(parent);
-    }
-}
-
-/// SIGKILL every process listed in the cgroup until it is empty. Processes
-/// may fork while we kill (a fork bomb does), so read the list again until
-/// it stays empty.
-pub fn kill_until_empty(dirs: &[PathBuf]) -> Result<()> {
-    use nix::sys::signal::{Signal, kill};
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut any = false;
-        for dir in dirs {
-            if !dir.exists() {
-                continue;
-            }
-            for pid in read_procs(dir)? {
-                any = true;
-                let _ = kill(pid, Signal::SIGKILL);
-            }
-        }
-        if !any {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("processes in {} survive SIGKILL", dirs[0].display());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //!    add a process, read statistics, kill everything inside, remove. It has
 //!    two implementations, [`v1`] and [`v2`], and one file per controller:
 //!    [`memory`], [`cpu`], [`pids`], [`io`], [`cpuset`].
+//!    [`freezer`] stops every process of a cgroup at once (`docker pause`);
+//!    [`remove`] takes a cgroup down again: thaw, kill, `rmdir`.
 //! 4. [`spawn`] starts a child *already inside* its cgroup, before it
 //!    executes anything: `clone3(CLONE_INTO_CGROUP)` on v2, a parent hook
 //!    on v1; the child also gets new PID, UTS and IPC namespaces.
@@ -32,12 +34,17 @@ pub mod cgroup;
 pub mod cpu;
 pub mod cpuset;
 pub mod demo;
+pub mod freezer;
 pub mod io;
 pub mod limits;
 pub mod memory;
 pub mod pids;
+pub mod remove;
 pub mod spawn;
 pub mod v1;
 pub mod v2;
 pub mod version;
 pub mod workload;
+
+pub use cgroup::{Cgroup, Controller};
+pub use version::Version;

@@ -13,22 +13,32 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use nix::unistd::Pid;
 
-use crate::cgroup::{
-    Cgroup, PARENT, Stats, kill_until_empty, make_dir_in_parent, read_procs, remove_dir,
-    remove_parent_if_empty, write,
-};
-use crate::limits::Limits;
-use crate::{cpu, cpuset, io, memory, pids};
+use anyhow::bail;
 
-/// The v1 controllers we use (`cpuacct` for CPU usage, `blkio` for I/O).
-pub const V1_CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "pids", "blkio", "cpuset"];
+use crate::cgroup::{Cgroup, Controller, PARENT, Stats, make_dir_in_parent, read_procs, write};
+use crate::limits::Limits;
+use crate::version::Version;
+use crate::{cpu, cpuset, freezer, io, memory, pids, remove};
+
+/// The v1 controllers we use (`cpuacct` for CPU usage, `blkio` for I/O,
+/// `devices` for a container's device allowlist, `freezer` for pausing).
+pub const V1_CONTROLLERS: [Controller; 8] = [
+    Controller::Memory,
+    Controller::Cpu,
+    Controller::Cpuacct,
+    Controller::Pids,
+    Controller::Io,
+    Controller::Cpuset,
+    Controller::Devices,
+    Controller::Freezer,
+];
 
 /// A cgroup on v1: `<controller mount>/tincan/<name>` for each controller.
 #[derive(Debug)]
 pub struct V1Cgroup {
     /// Controller -> its directory for this cgroup (co-mounted controllers
     /// such as `cpu,cpuacct` share one).
-    dirs: BTreeMap<String, PathBuf>,
+    dirs: BTreeMap<Controller, PathBuf>,
     removed: bool,
 }
 
@@ -40,36 +50,39 @@ impl V1Cgroup {
     }
 
     /// Create the cgroup at `path` (relative to each hierarchy's root) in
-    /// every mounted v1 controller hierarchy, creating missing parents.
+    /// every mounted v1 controller hierarchy, creating missing parents. The
+    /// devices and freezer hierarchies get it too, so that one [`Cgroup::add`]
+    /// puts a process under every controller; their directories start with
+    /// the parent's settings (all devices allowed, thawed).
     pub fn create_at(mounts: &BTreeMap<String, PathBuf>, path: &Path) -> Result<V1Cgroup> {
         let mut cgroup = V1Cgroup {
             dirs: BTreeMap::new(),
             removed: false,
         };
         for controller in V1_CONTROLLERS {
-            let Some(mount) = mounts.get(controller) else {
+            let Some(mount) = mounts.get(controller.v1_name()) else {
                 continue;
             };
             let dir = mount.join(path);
             let parent = dir.parent().unwrap_or(mount).to_path_buf();
             if !cgroup.dirs.values().any(|d| *d == dir) {
                 // Record first: if mkdir fails half-way, Drop removes what exists.
-                cgroup.dirs.insert(controller.to_string(), dir.clone());
+                cgroup.dirs.insert(controller, dir.clone());
                 make_dir_in_parent(&parent, &dir)?;
-                if controller == "cpuset" {
+                if controller == Controller::Cpuset {
                     cpuset::inherit_v1(&parent)?;
                     cpuset::inherit_v1(&dir)?;
                 }
             } else {
-                cgroup.dirs.insert(controller.to_string(), dir);
+                cgroup.dirs.insert(controller, dir);
             }
         }
         Ok(cgroup)
     }
     // ANCHOR_END: create_v1
 
-    fn dir(&self, controller: &str) -> Option<&Path> {
-        self.dirs.get(controller).map(PathBuf::as_path)
+    fn dir(&self, controller: Controller) -> Option<&Path> {
+        self.dirs.get(&controller).map(PathBuf::as_path)
     }
 
     fn unique_dirs(&self) -> Vec<PathBuf> {
@@ -81,47 +94,52 @@ impl V1Cgroup {
 }
 
 impl Cgroup for V1Cgroup {
-    fn version(&self) -> &'static str {
-        "v1"
+    fn version(&self) -> Version {
+        Version::V1
     }
 
     fn dirs(&self) -> Vec<PathBuf> {
         self.unique_dirs()
     }
 
+    fn controller_dir(&self, controller: Controller) -> Option<PathBuf> {
+        self.dir(controller).map(Path::to_path_buf)
+    }
+
     fn apply(&self, limits: &Limits) -> Result<Vec<String>> {
         let mut notes = Vec::new();
-        let missing = |c: &str, notes: &mut Vec<String>| {
+        let missing = |c: Controller, notes: &mut Vec<String>| {
             notes.push(format!(
-                "the v1 {c} controller is not mounted: its limit is skipped"
+                "the v1 {} controller is not mounted: its limit is skipped",
+                c.v1_name()
             ))
         };
         if let Some(limit) = limits.memory {
-            match self.dir("memory") {
+            match self.dir(Controller::Memory) {
                 Some(dir) => memory::apply_v1(dir, limit, &mut notes)?,
-                None => missing("memory", &mut notes),
+                None => missing(Controller::Memory, &mut notes),
             }
         }
         if limits.cpus.is_some() || limits.cpu_weight.is_some() {
-            match self.dir("cpu") {
+            match self.dir(Controller::Cpu) {
                 Some(dir) => cpu::apply_v1(dir, limits.cpus, limits.cpu_weight)?,
-                None => missing("cpu", &mut notes),
+                None => missing(Controller::Cpu, &mut notes),
             }
         }
         if let Some(limit) = limits.pids {
-            match self.dir("pids") {
+            match self.dir(Controller::Pids) {
                 Some(dir) => pids::apply(dir, limit)?,
-                None => missing("pids", &mut notes),
+                None => missing(Controller::Pids, &mut notes),
             }
         }
         if let Some(cpus) = &limits.cpuset {
-            match self.dir("cpuset") {
+            match self.dir(Controller::Cpuset) {
                 Some(dir) => cpuset::apply(dir, cpus)?,
-                None => missing("cpuset", &mut notes),
+                None => missing(Controller::Cpuset, &mut notes),
             }
         }
         if limits.read_bps.is_some() || limits.write_bps.is_some() {
-            match self.dir("blkio") {
+            match self.dir(Controller::Io) {
                 Some(dir) if dir.join("blkio.throttle.read_bps_device").exists() => {
                     io::apply_v1(dir, limits.read_bps.as_ref(), limits.write_bps.as_ref())?
                 }
@@ -130,7 +148,7 @@ impl Cgroup for V1Cgroup {
                      I/O is not limited"
                         .into(),
                 ),
-                None => missing("blkio", &mut notes),
+                None => missing(Controller::Io, &mut notes),
             }
         }
         Ok(notes)
@@ -148,7 +166,10 @@ impl Cgroup for V1Cgroup {
 
     fn procs(&self) -> Result<Vec<Pid>> {
         // Every hierarchy lists the same processes; pids has one for sure.
-        match self.dir("pids").or_else(|| self.dir("memory")) {
+        match self
+            .dir(Controller::Pids)
+            .or_else(|| self.dir(Controller::Memory))
+        {
             Some(dir) => read_procs(dir),
             None => Ok(Vec::new()),
         }
@@ -156,14 +177,18 @@ impl Cgroup for V1Cgroup {
 
     fn stats(&self) -> Result<Stats> {
         let mut stats = Stats::default();
-        if let Some(dir) = self.dir("memory") {
+        if let Some(dir) = self.dir(Controller::Memory) {
             memory::stats_v1(dir, &mut stats)?;
         }
-        cpu::stats_v1(self.dir("cpu"), self.dir("cpuacct"), &mut stats)?;
-        if let Some(dir) = self.dir("pids") {
+        cpu::stats_v1(
+            self.dir(Controller::Cpu),
+            self.dir(Controller::Cpuacct),
+            &mut stats,
+        )?;
+        if let Some(dir) = self.dir(Controller::Pids) {
             pids::stats(dir, &mut stats)?;
         }
-        if let Some(dir) = self.dir("blkio") {
+        if let Some(dir) = self.dir(Controller::Io) {
             io::stats_v1(dir, &mut stats)?;
         }
         Ok(stats)
@@ -175,22 +200,25 @@ impl Cgroup for V1Cgroup {
 
     fn kill_all(&self) -> Result<()> {
         // v1 has no "kill the group" file: signal each listed process.
-        kill_until_empty(&self.unique_dirs())
+        remove::kill_all_in(&self.unique_dirs())
+    }
+
+    fn freeze(&self, frozen: bool) -> Result<()> {
+        // Only the freezer hierarchy's directory can freeze on v1.
+        let Some(dir) = self.dir(Controller::Freezer) else {
+            bail!("the v1 freezer controller is not mounted: this cgroup cannot be frozen");
+        };
+        freezer::set_frozen(dir, frozen)?;
+        Ok(())
     }
 
     fn remove(&mut self) -> Result<()> {
         if self.removed {
             return Ok(());
         }
-        self.kill_all()?;
-        for dir in self.unique_dirs() {
-            remove_dir(&dir)?;
-            // Only our own `tincan` parent: another parent (an engine's,
-            // such as podman's `libpod_parent`) belongs to its creator.
-            if let Some(parent) = dir.parent().filter(|p| p.ends_with(PARENT)) {
-                remove_parent_if_empty(parent);
-            }
-        }
+        // Thaw, kill, rmdir every hierarchy's directory, remove an empty
+        // `tincan` parent: the same code as for a recorded directory.
+        remove::destroy_unchecked(&self.unique_dirs())?;
         self.removed = true;
         Ok(())
     }

@@ -12,16 +12,16 @@ use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use nix::unistd::Pid;
 
 use crate::cgroup::{
-    Cgroup, PARENT, Stats, kill_until_empty, make_dir_in_parent, read, read_procs, remove_dir,
+    Cgroup, Controller, PARENT, Stats, make_dir_in_parent, read, read_procs, remove_dir,
     remove_parent_if_empty, write,
 };
 use crate::limits::Limits;
-use crate::version::CONTROLLERS;
-use crate::{cpu, cpuset, io, memory, pids};
+use crate::version::{CONTROLLERS, Version};
+use crate::{cpu, cpuset, freezer, io, memory, pids, remove};
 
 /// A cgroup on v2: `<mount>/tincan/<name>`, kept open for `CLONE_INTO_CGROUP`.
 #[derive(Debug)]
@@ -99,12 +99,20 @@ impl V2Cgroup {
 }
 
 impl Cgroup for V2Cgroup {
-    fn version(&self) -> &'static str {
-        "v2"
+    fn version(&self) -> Version {
+        Version::V2
     }
 
     fn dirs(&self) -> Vec<PathBuf> {
         vec![self.dir.clone()]
+    }
+
+    fn controller_dir(&self, controller: Controller) -> Option<PathBuf> {
+        // One directory for all; a named controller only if it is enabled.
+        match controller.v2_name() {
+            Some(name) if !self.has(name) => None,
+            _ => Some(self.dir.clone()),
+        }
     }
 
     fn apply(&self, limits: &Limits) -> Result<Vec<String>> {
@@ -172,26 +180,28 @@ impl Cgroup for V2Cgroup {
         Some(self.fd.as_fd())
     }
 
-    // ANCHOR: kill_v2
     fn kill_all(&self) -> Result<()> {
-        // Linux 5.14+: one write kills the whole group, even processes that
-        // are forking right now. Older kernels: signal them one by one.
-        if self.dir.join("cgroup.kill").exists() {
-            write(&self.dir, "cgroup.kill", "1")?;
-        }
-        kill_until_empty(std::slice::from_ref(&self.dir))
+        // cgroup.kill where the kernel has it (5.14+), else one by one.
+        remove::kill_all_in(std::slice::from_ref(&self.dir))
     }
-    // ANCHOR_END: kill_v2
+
+    fn freeze(&self, frozen: bool) -> Result<()> {
+        if !freezer::set_frozen(&self.dir, frozen)? {
+            bail!(
+                "{} has no cgroup.freeze (Linux 5.2+): this cgroup cannot be frozen",
+                self.dir.display()
+            );
+        }
+        Ok(())
+    }
 
     fn remove(&mut self) -> Result<()> {
         if self.removed {
             return Ok(());
         }
-        self.kill_all()?;
-        remove_dir(&self.dir)?;
-        if let Some(parent) = self.dir.parent().filter(|p| p.ends_with(PARENT)) {
-            remove_parent_if_empty(parent);
-        }
+        // Thaw, kill, rmdir, remove an empty `tincan` parent: the same code
+        // as for a recorded directory.
+        remove::destroy_unchecked(std::slice::from_ref(&self.dir))?;
         self.removed = true;
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! cgroup2 filesystem has the controllers we need on the v1 side: choose v1.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -37,6 +38,24 @@ const V1_KNOWN: [&str; 14] = [
 
 /// The v1 controllers that decide "this is a v1 host" when any is mounted.
 const V1_DECIDERS: [&str; 3] = ["memory", "cpu", "pids"];
+
+/// The two cgroup versions; `Display` prints `v1` or `v2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// One hierarchy per controller.
+    V1,
+    /// One unified hierarchy.
+    V2,
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Version::V1 => "v1",
+            Version::V2 => "v2",
+        })
+    }
+}
 
 /// What the mount table says about cgroups.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,11 +138,11 @@ impl Hierarchy {
         }))
     }
 
-    /// "v1" or "v2".
-    pub fn label(&self) -> &'static str {
+    /// Which version this hierarchy is.
+    pub fn version(&self) -> Version {
         match self {
-            Hierarchy::V1 { .. } => "v1",
-            Hierarchy::V2 { .. } => "v2",
+            Hierarchy::V1 { .. } => Version::V1,
+            Hierarchy::V2 { .. } => Version::V2,
         }
     }
 }

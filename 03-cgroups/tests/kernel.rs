@@ -3,22 +3,25 @@
 //! that `cargo xtask vm-test` boots. Every assertion reads an outcome back
 //! from the kernel.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
-use step03::cgroup;
+use step03::cgroup::{self, Cgroup, Controller};
 use step03::demo::{run_memory, run_pids, start_exe};
 use step03::limits::{Cpus, Limit, Limits};
 use step03::spawn::Placement;
-use step03::version::Hierarchy;
+use step03::version::{Hierarchy, Version};
+
+#[path = "support/loopdev.rs"]
+mod loopdev;
 
 const EXE: &str = env!("CARGO_BIN_EXE_step03-cgroups");
 
-fn version() -> &'static str {
+fn version() -> Version {
     Hierarchy::detect()
         .expect("detect the cgroup version")
-        .label()
+        .version()
 }
 
 /// Print which version these tests exercise: the VM's log shows it.
@@ -54,7 +57,7 @@ fn memory_limit_oom_kills_allocator() {
         "{:?}",
         outcome.stats
     );
-    if cg.version() == "v2" {
+    if cg.version() == Version::V2 {
         assert!(outcome.stats.oom_events.expect("memory.events oom") >= 1);
     }
     if let Some(peak) = outcome.stats.memory_peak {
@@ -134,11 +137,11 @@ fn child_is_in_its_cgroup_and_namespaces_before_it_runs() {
     assert!(text.lines().any(|l| l == "hostname tincan"), "{text}");
     let wanted = format!("/{}/test-where", cgroup::PARENT);
     match cg.version() {
-        "v2" => {
+        Version::V2 => {
             assert_eq!(child.placement, Placement::CloneIntoCgroup);
             assert!(text.lines().any(|l| l == format!("0::{wanted}")), "{text}");
         }
-        _ => {
+        Version::V1 => {
             for controller in ["memory", "pids", "cpu"] {
                 let in_it = text.lines().any(|l| {
                     let mut parts = l.splitn(3, ':');
@@ -230,13 +233,16 @@ fn v2_code_runs_on_a_hybrid_hosts_cgroup2_mount() {
     if !step01::testing::need_root() {
         return;
     }
-    // Only a hybrid v1 host has a second, controller-less cgroup2 mount; on
-    // a v2 host the tests above already run the v2 code.
-    let (Hierarchy::V1 { .. }, Ok(Some(mount))) = (
-        Hierarchy::detect().expect("detect"),
-        Hierarchy::cgroup2_mount(),
-    ) else {
-        return;
+    // A hybrid v1 host has a second, controller-less cgroup2 mount; a v2
+    // host has its unified one (and the tests above run the v2 code too).
+    let hierarchy = Hierarchy::detect().expect("detect");
+    let hybrid = matches!(hierarchy, Hierarchy::V1 { .. });
+    let mount = match hierarchy {
+        Hierarchy::V2 { mount } => mount,
+        Hierarchy::V1 { .. } => match Hierarchy::cgroup2_mount().expect("read mountinfo") {
+            Some(mount) => mount,
+            None => return step01::testing::skip("a cgroup v1 host without a cgroup2 mount"),
+        },
     };
     let (cg, notes) = cgroup::create_in(
         Hierarchy::V2 { mount },
@@ -247,10 +253,12 @@ fn v2_code_runs_on_a_hybrid_hosts_cgroup2_mount() {
         },
     )
     .expect("create on the cgroup2 mount");
-    assert!(
-        notes.iter().any(|n| n.contains("pids")),
-        "no pids controller there: {notes:?}"
-    );
+    if hybrid {
+        assert!(
+            notes.iter().any(|n| n.contains("pids")),
+            "no pids controller there: {notes:?}"
+        );
+    }
     let mut child = start_exe(EXE, cg.as_ref(), &["whereami"], true).expect("start");
     let text = child.read_stdout().expect("read");
     child.wait().expect("wait");
@@ -260,4 +268,153 @@ fn v2_code_runs_on_a_hybrid_hosts_cgroup2_mount() {
             .any(|l| l == format!("0::/{}/test-hybrid", cgroup::PARENT)),
         "{text}"
     );
+}
+
+/// CPU time the group has used so far.
+fn cpu_usage(cg: &dyn Cgroup) -> Duration {
+    cg.stats()
+        .expect("stats")
+        .cpu_usage
+        .expect("a CPU usage counter")
+}
+
+#[test]
+fn cpu_max_caps_hog_usage_whatever_else_runs() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("cpu_max_caps_hog_usage_whatever_else_runs");
+    let limits = Limits {
+        cpus: Some(Cpus::Fraction(0.1)),
+        ..Limits::default()
+    };
+    let (quota, period) = Cpus::Fraction(0.1).quota_period();
+    let share = quota.expect("a quota") as f64 / period as f64;
+    let (cg, _) = cgroup::create("test-cpu-cap", &limits).expect("create");
+    let _hog = start_exe(EXE, cg.as_ref(), &["hog"], false).expect("start the hog");
+    std::thread::sleep(Duration::from_millis(200));
+    // Other load can only take CPU away from the hog, never give it more
+    // than its quota: the upper bound holds on a busy machine too.
+    let (used0, at0) = (cpu_usage(cg.as_ref()), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let (used1, wall) = (cpu_usage(cg.as_ref()), at0.elapsed());
+    let used = used1.saturating_sub(used0);
+    let allowed = wall.mul_f64(share * 1.2);
+    eprintln!("capped at {share} CPU: used {used:?} in {wall:?} (at most {allowed:?})");
+    assert!(
+        used <= allowed,
+        "capped at {share} CPU, the hog used {used:?} in {wall:?} (at most {allowed:?})"
+    );
+    assert!(used > Duration::ZERO, "the hog never ran");
+}
+
+#[test]
+fn io_read_bps_slows_direct_reads_of_a_device() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("io_read_bps_slows_direct_reads_of_a_device");
+    let (bps, mib) = (2u64 << 20, 4u64);
+    let device = loopdev::LoopDevice::create(mib).expect("a loop device over a scratch file");
+    let limits = Limits {
+        read_bps: Some((device.major_minor.clone(), bps)),
+        ..Limits::default()
+    };
+    let (cg, notes) = cgroup::create("test-io", &limits).expect("create");
+    if let Some(note) = notes
+        .iter()
+        .find(|n| n.contains("io") || n.contains("blkio"))
+    {
+        return step01::testing::skip(note);
+    }
+    let bytes = (mib << 20).to_string();
+    let path = device.path.to_string_lossy().into_owned();
+    let mut child = start_exe(
+        EXE,
+        cg.as_ref(),
+        &["read-disk", &path, "--bytes", &bytes],
+        true,
+    )
+    .expect("start the reader");
+    let text = child.read_stdout().expect("read");
+    let status = child.wait().expect("wait");
+    assert_eq!(
+        status,
+        WaitStatus::Exited(child.pid, 0),
+        "the reader failed"
+    );
+    let took = Duration::from_nanos(text.trim().parse().expect("elapsed ns"));
+    // The throttle can only delay: load on the machine makes it slower, never
+    // faster than its budget (the 0.8 leaves room for the first slice).
+    let least = Duration::from_secs_f64(0.8 * (mib << 20) as f64 / bps as f64);
+    eprintln!(
+        "read {mib} MiB of {} in {took:?} (at least {least:?})",
+        device.path.display()
+    );
+    assert!(
+        took >= least,
+        "read {mib} MiB in {took:?} under read_bps {bps}: at least {least:?} expected"
+    );
+    let read = cg.stats().expect("stats").io_read_bytes;
+    assert!(
+        read.is_some_and(|n| n >= mib << 20),
+        "the cgroup was charged {read:?} bytes"
+    );
+}
+
+#[test]
+fn freeze_stops_the_group_and_thaw_resumes_it() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("freeze_stops_the_group_and_thaw_resumes_it");
+    let (cg, _) = cgroup::create("test-freeze", &Limits::default()).expect("create");
+    let Some(dir) = cg.controller_dir(Controller::Freezer) else {
+        return step01::testing::skip("no freezer on this host (v1 without a freezer mount)");
+    };
+    let _hog = start_exe(EXE, cg.as_ref(), &["hog"], false).expect("start the hog");
+    std::thread::sleep(Duration::from_millis(100));
+    cg.freeze(true).expect("freeze");
+    assert_eq!(step03::freezer::is_frozen(&dir), Some(true));
+    // Frozen tasks get no CPU at all, whatever else the machine does.
+    let before = cpu_usage(cg.as_ref());
+    std::thread::sleep(Duration::from_millis(300));
+    let frozen_use = cpu_usage(cg.as_ref()).saturating_sub(before);
+    assert!(
+        frozen_use < Duration::from_millis(5),
+        "a frozen hog used {frozen_use:?} of CPU"
+    );
+    cg.freeze(false).expect("thaw");
+    assert_eq!(step03::freezer::is_frozen(&dir), Some(false));
+    let before = cpu_usage(cg.as_ref());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cpu_usage(cg.as_ref()) == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(cpu_usage(cg.as_ref()) > before, "the thawed hog never ran");
+}
+
+#[test]
+fn destroy_dirs_removes_a_recorded_frozen_cgroup_and_its_processes() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("destroy_dirs_removes_a_recorded_frozen_cgroup_and_its_processes");
+    let (cg, _) = cgroup::create("test-destroy", &Limits::default()).expect("create");
+    let mut child = start_exe(EXE, cg.as_ref(), &["hog"], false).expect("start the hog");
+    let frozen = cg.freeze(true).is_ok();
+    // What a runtime's state file holds: the directories, not the guard.
+    let dirs = cg.dirs();
+    std::mem::forget(cg);
+    cgroup::destroy_dirs(&dirs).expect("destroy the recorded cgroup");
+    let status = child.wait().expect("wait");
+    assert!(
+        matches!(status, WaitStatus::Signaled(_, Signal::SIGKILL, _)),
+        "{status:?} (frozen first: {frozen})"
+    );
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} is still there", dir.display());
+    }
+    // Twice is fine: what is gone is gone.
+    cgroup::destroy_dirs(&dirs).expect("destroy again");
 }

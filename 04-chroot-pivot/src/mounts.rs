@@ -111,10 +111,10 @@ fn mount_dev(rootfs: &Path) -> Result<()> {
 /// a new cgroup namespace (cgroup_namespaces(7)): the mount then shows the
 /// container's own cgroup as the root, so `memory.max` (v2) or
 /// `memory/memory.limit_in_bytes` (v1) at the top are the container's limits.
-pub fn mount_cgroup(rootfs: &Path, version: &str) -> Result<()> {
+pub fn mount_cgroup(rootfs: &Path, version: step03::Version) -> Result<()> {
     let ro = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
     let top = dir(rootfs, "sys/fs/cgroup")?;
-    if version == "v2" {
+    if version == step03::Version::V2 {
         return mount(Some("cgroup2"), &top, Some("cgroup2"), ro, None::<&str>)
             .with_context(|| format!("mount cgroup2 at {}", top.display()));
     }

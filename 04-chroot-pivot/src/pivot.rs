@@ -23,8 +23,8 @@ pub struct Options {
     /// Remount the root read-only at the end.
     pub read_only: bool,
     /// Mount the container's own cgroup tree at `/sys/fs/cgroup`
-    /// ([`crate::mounts::mount_cgroup`]): `Some("v1")` or `Some("v2")`.
-    pub cgroup_fs: Option<&'static str>,
+    /// ([`crate::mounts::mount_cgroup`]): `Some(Version::V1)` or `Some(Version::V2)`.
+    pub cgroup_fs: Option<step03::Version>,
 }
 
 impl Default for Options {

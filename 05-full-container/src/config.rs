@@ -227,68 +227,6 @@ pub fn docker_devices() -> Vec<DeviceRule> {
     rules
 }
 
-// ANCHOR: parse_memory
-/// Parse a memory size as `docker run --memory` does: a number with an
-/// optional unit `b`, `k`, `m`, `g` (powers of 1024; case does not matter).
-pub fn parse_memory(text: &str) -> Result<u64> {
-    let hint = "use a number with an optional unit b, k, m or g, e.g. --memory 64m";
-    let t = text.trim().to_ascii_lowercase();
-    let t = t
-        .strip_suffix('b')
-        .filter(|r| r.ends_with(['k', 'm', 'g']))
-        .unwrap_or(&t);
-    let (digits, shift) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 10),
-        Some('m') => (&t[..t.len() - 1], 20),
-        Some('g') => (&t[..t.len() - 1], 30),
-        Some('b') => (&t[..t.len() - 1], 0),
-        _ => (t, 0),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| anyhow::anyhow!("invalid memory size {text:?}; {hint}"))?;
-    let bytes = n
-        .checked_mul(1 << shift)
-        .ok_or_else(|| anyhow::anyhow!("memory size {text:?} is too large; {hint}"))?;
-    // The kernel rounds to pages, and a few MiB are needed just to start a shell.
-    if bytes < 6 << 20 {
-        bail!("memory size {text:?} is below Docker's minimum of 6m; {hint}");
-    }
-    Ok(bytes)
-}
-// ANCHOR_END: parse_memory
-
-/// Parse `--cpus 0.5` into a CFS quota and period in microseconds
-/// (`(50000, 100000)`): the container may use half of one CPU's time in
-/// every 100 ms period.
-pub fn parse_cpus(text: &str) -> Result<(i64, u64)> {
-    const PERIOD: u64 = 100_000;
-    let cpus: f64 = text
-        .trim()
-        .parse()
-        .ok()
-        .filter(|c: &f64| c.is_finite() && *c > 0.0)
-        .ok_or_else(|| {
-            anyhow::anyhow!("invalid --cpus {text:?}; use a positive number such as 0.5 or 2")
-        })?;
-    let quota = (cpus * PERIOD as f64).round() as i64;
-    if quota < 1000 {
-        bail!("--cpus {text:?} is too small; the kernel's minimum quota is 1 ms per 100 ms (0.01)");
-    }
-    Ok((quota, PERIOD))
-}
-
-/// Parse `--pids-limit 64`.
-pub fn parse_pids(text: &str) -> Result<i64> {
-    text.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            anyhow::anyhow!("invalid --pids-limit {text:?}; use a positive whole number such as 64")
-        })
-}
-
 /// Parse `--user UID[:GID]` (numbers only: the container's /etc/passwd is
 /// not read). Without a GID the group is 0, as Docker does for a numeric
 /// user that the image's /etc/passwd does not know.
@@ -374,32 +312,6 @@ pub fn validate_id(id: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parse_memory_accepts_docker_units() {
-        assert_eq!(parse_memory("64m").expect("valid"), 64 << 20);
-        assert_eq!(parse_memory("64MB").expect("valid"), 64 << 20);
-        assert_eq!(parse_memory("1g").expect("valid"), 1 << 30);
-        assert_eq!(parse_memory("10485760").expect("valid"), 10 << 20);
-        assert_eq!(parse_memory("8192k").expect("valid"), 8 << 20);
-    }
-
-    #[test]
-    fn parse_memory_rejects_lots_with_a_hint() {
-        for bad in ["lots", "", "-5m", "1m", "99999999999g", "12q"] {
-            let err = parse_memory(bad).expect_err(bad).to_string();
-            assert!(err.contains("--memory 64m"), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn parse_cpus_makes_quota_and_period() {
-        assert_eq!(parse_cpus("0.5").expect("valid"), (50_000, 100_000));
-        assert_eq!(parse_cpus("2").expect("valid"), (200_000, 100_000));
-        for bad in ["0", "-1", "half", "NaN", "0.001"] {
-            assert!(parse_cpus(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn parse_user_and_volume_and_env() {

@@ -288,35 +288,19 @@ impl<'a> Resources<'a> {
             Some(path) => step03::cgroup::create_at(path, &config.limits)?,
         };
         self.state.cgroups = cgroup.dirs();
-        let v2 = cgroup.version() == "v2";
-        self.cgroup = Some(cgroup);
-        if crate::devices::v1_available() {
-            self.state
-                .cgroups
-                .push(Path::new(crate::devices::V1_MOUNT).join(&relative));
-            self.root.save(&self.state)?;
-            crate::devices::create_v1_at(&relative, &config.devices)?;
-            // The freezer, for `tincan pause` (on v2, cgroup.freeze is in
-            // the one directory already).
-            let freezer_root = Path::new(crate::lifecycle::FREEZER_V1);
-            if freezer_root.is_dir() {
-                let freezer = freezer_root.join(&relative);
-                self.state.cgroups.push(freezer.clone());
-                self.root.save(&self.state)?;
-                step03::cgroup::make_dir_in_parent(
-                    freezer.parent().unwrap_or(freezer_root),
-                    &freezer,
-                )?;
-            }
-        } else if let Some(dir) = self.state.cgroups.first().filter(|_| v2) {
-            // cgroup v2: the allowlist is an eBPF program attached to the cgroup.
-            crate::devices::attach_v2(dir, &config.devices)?;
-        } else {
-            bail!(
-                "no way to enforce the device allowlist here (no v1 devices controller, no cgroup v2)"
-            );
-        }
+        let cgroup = self.cgroup.insert(cgroup);
         self.root.save(&self.state)?;
+        // The device allowlist: v1's devices controller, or on v2 an eBPF
+        // program attached to the one directory.
+        match cgroup.controller_dir(step03::cgroup::Controller::Devices) {
+            Some(dir) => crate::devices::allow_v1(&dir, &config.devices)?,
+            None if cgroup.version() == step03::Version::V2 => {
+                crate::devices::attach_v2(&cgroup.dirs()[0], &config.devices)?
+            }
+            None => bail!(
+                "no way to enforce the device allowlist here (no v1 devices controller, no cgroup v2)"
+            ),
+        }
         Ok(notes)
     }
 
@@ -353,13 +337,8 @@ impl<'a> Resources<'a> {
         self.state.init = Some(ProcessId::of(pid.as_raw())?);
         explain_clone(config, pid, explain);
         if let Some(cgroup) = &self.cgroup {
+            // Every hierarchy's directory, devices and freezer included.
             cgroup.add(pid)?;
-        }
-        for dir in self.state.cgroups.iter().filter(|d| {
-            d.starts_with(crate::devices::V1_MOUNT) || d.starts_with(crate::lifecycle::FREEZER_V1)
-        }) {
-            std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-                .with_context(|| format!("add {pid} to {}", dir.display()))?;
         }
         explain_cgroup(config, self.cgroup.is_some(), notes, explain);
         self.root.save(&self.state)
@@ -374,7 +353,6 @@ impl Drop for Resources<'_> {
         if let Err(e) = self.root.destroy(&self.state) {
             eprintln!("warning: {e:#}");
         }
-        step03::cgroup::remove_parent_if_empty(&Path::new(crate::devices::V1_MOUNT).join("tincan"));
     }
 }
 

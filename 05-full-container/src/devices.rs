@@ -15,61 +15,26 @@
 //! instruction by instruction from the same rules, [`attach_v2`] loads and
 //! attaches it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use crate::config::DeviceRule;
 
-/// Where the v1 devices controller is mounted on hosts that have it.
-pub const V1_MOUNT: &str = "/sys/fs/cgroup/devices";
-
-/// True when this host has the v1 devices controller.
-pub fn v1_available() -> bool {
-    Path::new(V1_MOUNT).join("devices.allow").exists()
-}
-
 // ANCHOR: apply
-/// Create `devices/tincan/<id>`, deny everything, allow `rules` in order,
-/// and return the directory (the caller records it and adds the container's
-/// process to it).
-pub fn create_v1(id: &str, rules: &[DeviceRule]) -> Result<PathBuf> {
-    create_v1_at(&Path::new("tincan").join(id), rules)
-}
-
-/// [`create_v1`] at `path` relative to the devices hierarchy (an engine's
-/// `linux.cgroupsPath`), creating missing parents.
-pub fn create_v1_at(path: &Path, rules: &[DeviceRule]) -> Result<PathBuf> {
-    let dir = Path::new(V1_MOUNT).join(path.strip_prefix("/").unwrap_or(path));
-    let parent = dir.parent().unwrap_or(Path::new(V1_MOUNT)).to_path_buf();
-    // Another tincan may remove the empty parent between our two mkdirs: retry.
-    for attempt in 0.. {
-        let _ = std::fs::create_dir_all(&parent);
-        match std::fs::create_dir(&dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => continue,
-            other => other.with_context(|| format!("mkdir {}", dir.display()))?,
-        }
-        break;
+/// Write the allowlist into the container's v1 devices cgroup `dir` (step
+/// 03 created it with the others): deny everything, then allow `rules` in
+/// order. The container's first process is added to it before it runs.
+pub fn allow_v1(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
+    for rule in rules {
+        let file = if rule.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        step03::cgroup::write(dir, file, &rule.rule)?;
     }
-    let write = |file: &str, line: &str| {
-        std::fs::write(dir.join(file), line)
-            .with_context(|| format!("write {line:?} to {}", dir.join(file).display()))
-    };
-    let result = rules.iter().try_for_each(|rule| {
-        write(
-            if rule.allow {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            },
-            &rule.rule,
-        )
-    });
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir(&dir);
-        return Err(e);
-    }
-    Ok(dir)
+    Ok(())
 }
 // ANCHOR_END: apply
 

@@ -10,10 +10,8 @@ use step02::Namespace;
 use step03::limits::{Cpus, Limit};
 
 use crate::capabilities::ProcessCapabilities;
-use crate::config::{
-    self, Limits, RunConfig, parse_cpus, parse_env, parse_memory, parse_pids, parse_user,
-    parse_volume,
-};
+use crate::config::{self, Limits, RunConfig, parse_env, parse_user, parse_volume};
+use step03::limits::docker::{parse_cpus, parse_memory, parse_pids};
 
 /// The namespaces every `tincan run` container gets, in the order
 /// `--explain` lists them.

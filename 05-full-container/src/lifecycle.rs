@@ -160,41 +160,6 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
 }
 
 // ANCHOR: freezer
-/// Where cgroup v1 mounts its freezer controller.
-pub const FREEZER_V1: &str = "/sys/fs/cgroup/freezer";
-
-/// Freeze (`true`) or thaw a cgroup directory, if it can be frozen: v1's
-/// `freezer.state` (`FROZEN` / `THAWED`) or v2's `cgroup.freeze` (`1` / `0`).
-/// Freezing takes a moment (each task must stop in the kernel), so we wait
-/// until the cgroup reports it. Returns false for a directory that has no
-/// freezer (another v1 controller's).
-pub fn set_frozen(dir: &Path, frozen: bool) -> Result<bool> {
-    let v1 = dir.join("freezer.state");
-    let v2 = dir.join("cgroup.freeze");
-    let (path, value) = match (v1.exists(), v2.exists()) {
-        (true, _) => (v1, if frozen { "FROZEN" } else { "THAWED" }),
-        (false, true) => (v2, if frozen { "1" } else { "0" }),
-        (false, false) => return Ok(false),
-    };
-    std::fs::write(&path, value).with_context(|| format!("write {value} to {}", path.display()))?;
-    // v1 passes through FREEZING; v2 reports "frozen 1" in cgroup.events.
-    let done = || {
-        if path.ends_with("freezer.state") {
-            std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == value)
-        } else {
-            std::fs::read_to_string(dir.join("cgroup.events"))
-                .is_ok_and(|t| t.lines().any(|l| l == format!("frozen {value}")))
-        }
-    };
-    for _ in 0..500 {
-        if done() {
-            return Ok(true);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    bail!("{} did not become {value}", path.display())
-}
-
 /// `tincan pause ID` / `tincan resume ID`: freeze or thaw every process
 /// of the container. Frozen processes keep their memory and open files
 /// but get no CPU time; unlike SIGSTOP, they cannot notice or refuse.
@@ -215,7 +180,7 @@ pub fn freeze(root: &StateRoot, id: &str, frozen: bool) -> Result<()> {
     }
     let mut done = false;
     for dir in &state.cgroups {
-        done |= set_frozen(dir, frozen)?;
+        done |= step03::freezer::set_frozen(dir, frozen)?;
     }
     if !done {
         bail!("container {id:?} has no freezer cgroup (it runs without cgroups)");

@@ -262,18 +262,12 @@ impl StateRoot {
                 nix::sys::signal::SIGKILL,
             );
         }
-        // A frozen process cannot die: thaw first, or the kill waits forever.
+        // Step 03 thaws, kills what is left and removes each directory,
+        // once we have checked that the record names only cgroups we made.
         for cgroup in &state.cgroups {
-            let _ = crate::lifecycle::set_frozen(cgroup, false);
+            check_ours(cgroup, state.cgroups_path.as_deref())?;
         }
-        for cgroup in &state.cgroups {
-            match &state.cgroups_path {
-                Some(path) if cgroup.ends_with(path.strip_prefix("/").unwrap_or(path)) => {
-                    remove_engine_cgroup(cgroup)?
-                }
-                _ => remove_cgroup(cgroup)?,
-            }
-        }
+        step03::remove::destroy_dirs(&state.cgroups)?;
         if let Some(dir) = &state.overlay_dir {
             crate::overlay::remove_layer_dir(dir)?;
         }
@@ -414,64 +408,34 @@ impl ContainerLock {
 }
 // ANCHOR_END: lock
 
-/// Remove a cgroup created at the path an engine chose (`linux.cgroupsPath`):
-/// ours because we created it, but its parent is the engine's and stays.
-pub fn remove_engine_cgroup(dir: &Path) -> Result<()> {
-    if !dir.starts_with("/sys/fs/cgroup") || !dir.exists() {
-        return Ok(());
-    }
-    step03::cgroup::kill_until_empty(&[dir.to_path_buf()])?;
-    step03::cgroup::remove_dir(dir)
-}
-
-/// Kill every process left in a cgroup we created, then remove it. A cgroup
-/// directory can only be removed (`rmdir`) once no process is in it, and a
-/// killed process leaves it only once the kernel has finished with it, so
-/// we wait a little.
-pub fn remove_cgroup(dir: &Path) -> Result<()> {
-    // Ours: `.../tincan/<id>` (step 03's layout) or `.../tincan-*`.
-    let ours = dir
+/// A recorded cgroup directory is one tincan made: `.../tincan/<id>` (step
+/// 03's layout), `.../tincan-*`, or the path the engine chose
+/// (`linux.cgroupsPath`, whose parent is the engine's). A record naming any
+/// other cgroup (a tampered or foreign file) is refused before anything is
+/// killed.
+pub fn check_ours(dir: &Path, engine_path: Option<&Path>) -> Result<()> {
+    let tincan_named = dir
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with("tincan"))
         || dir
             .parent()
             .and_then(Path::file_name)
             .is_some_and(|n| n == "tincan");
-    if !ours {
+    let engine = engine_path.is_some_and(|p| dir.ends_with(p.strip_prefix("/").unwrap_or(p)));
+    if !tincan_named && !engine {
         bail!(
             "refusing to remove cgroup {}: not created by tincan",
             dir.display()
         );
     }
-    if !dir.exists() {
-        return Ok(());
-    }
-    let procs = dir.join("cgroup.procs");
-    for attempt in 0..200 {
-        let pids = std::fs::read_to_string(&procs).unwrap_or_default();
-        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
-        }
-        match std::fs::remove_dir(dir) {
-            Ok(()) => {
-                // The shared `tincan` parent goes too, once no container uses it.
-                if let Some(parent) = dir
-                    .parent()
-                    .filter(|p| p.file_name().is_some_and(|n| n == "tincan"))
-                {
-                    step03::cgroup::remove_parent_if_empty(parent);
-                }
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if attempt == 199 => {
-                return Err(e).with_context(|| format!("rmdir cgroup {}", dir.display()));
-            }
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
-        }
-    }
     Ok(())
+}
+
+/// Kill every process left in a cgroup tincan created, then remove it
+/// (step 03's [`step03::remove::destroy_dirs`]).
+pub fn remove_cgroup(dir: &Path) -> Result<()> {
+    check_ours(dir, None)?;
+    step03::remove::destroy_dirs(&[dir.to_path_buf()])
 }
 
 #[cfg(test)]

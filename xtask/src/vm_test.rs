@@ -52,7 +52,7 @@ pub fn run() -> Result<()> {
     let vmlinux = extract_vmlinux(&bzimage, &work)?;
     let bins = build_static()?;
     let initramfs = work.join("initramfs.cpio");
-    write_initramfs(&initramfs, &bins)?;
+    write_initramfs(&initramfs, &bins, loop_module(&bzimage).as_deref())?;
     let accel = choose_accel();
     eprintln!(
         "booting {} with QEMU accelerator {accel}",
@@ -317,7 +317,18 @@ impl Cpio {
 }
 // ANCHOR_END: cpio
 
-fn write_initramfs(path: &Path, bins: &Binaries) -> Result<()> {
+/// The loop block driver of the kernel `bzimage` (Debian builds it as a
+/// module): the io test reads a loop device, since the VM has no disk.
+fn loop_module(bzimage: &Path) -> Option<PathBuf> {
+    let name = bzimage.file_name()?.to_string_lossy();
+    let release = name.strip_prefix("vmlinuz-")?;
+    let ko = Path::new("/lib/modules")
+        .join(release)
+        .join("kernel/drivers/block/loop.ko");
+    ko.exists().then_some(ko)
+}
+
+fn write_initramfs(path: &Path, bins: &Binaries, loop_ko: Option<&Path>) -> Result<()> {
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("read {}", p.display()));
     let mut cpio = Cpio {
         out: Vec::new(),
@@ -331,6 +342,9 @@ fn write_initramfs(path: &Path, bins: &Binaries) -> Result<()> {
     cpio.entry("dev/console", 0o020600, (5, 1), &[]);
     cpio.file("init", &read(&bins.init)?);
     cpio.file("kernel-tests", &read(&bins.tests)?);
+    if let Some(ko) = loop_ko {
+        cpio.file("loop.ko", &read(ko)?);
+    }
     // The demo binary goes where the tests were told it is.
     let demo = bins.demo.to_string_lossy();
     let demo = demo.trim_start_matches('/');

@@ -33,6 +33,23 @@ fn mount(source: &str, target: &str, fstype: &str) {
     }
 }
 
+/// Load the loop block driver shipped in the initramfs (finit_module(2)):
+/// the step 03 io test throttles a loop device, the VM having no disk.
+fn load_loop_module() {
+    let Ok(file) = std::fs::File::open("/loop.ko") else {
+        return;
+    };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    // SAFETY: a valid open fd, an empty NUL-terminated parameter string, no flags.
+    let rc = unsafe { libc::syscall(libc::SYS_finit_module, fd, c"".as_ptr(), 0) };
+    if rc != 0 {
+        println!(
+            "vm-init: finit_module /loop.ko: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 fn power_off(ok: bool) -> ! {
     println!("{MARKER} {}", if ok { "PASS" } else { "FAIL" });
     // SAFETY: sync(2) and reboot(2) take no pointers; we are PID 1 and root.
@@ -56,6 +73,7 @@ fn main() {
     mount("proc", "/proc", "proc");
     mount("sysfs", "/sys", "sysfs");
     mount("devtmpfs", "/dev", "devtmpfs");
+    load_loop_module();
     // No tmpfs on /tmp: the initramfs is already in RAM and writable, and
     // the demo binary sits at the absolute path it was built at, which may
     // itself be under /tmp (a checkout in a temporary directory).
