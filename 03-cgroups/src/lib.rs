@@ -34,6 +34,7 @@ pub mod cgroup;
 pub mod cpu;
 pub mod cpuset;
 pub mod demo;
+pub mod devices;
 pub mod freezer;
 pub mod io;
 pub mod limits;

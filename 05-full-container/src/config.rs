@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 
 pub use step02::userns::IdMap;
+pub use step03::devices::DeviceRule;
 pub use step03::limits::Limits;
 
 use crate::capabilities::ProcessCapabilities;
@@ -59,16 +60,6 @@ pub struct Rlimit {
     pub soft: u64,
     /// Hard limit.
     pub hard: u64,
-}
-
-/// One line of a device allowlist, in the cgroup v1 `devices.allow` syntax:
-/// `c 1:3 rwm` (type, major:minor with `*` for any, access).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceRule {
-    /// Allow (true) or deny.
-    pub allow: bool,
-    /// `c 1:3 rwm`, `a *:* rwm`...
-    pub rule: String,
 }
 
 /// Everything tincan needs to start one container.

@@ -76,7 +76,9 @@ pub fn run_with(
     // 2. cgroups, created before the child so that it never runs unlimited.
     let notes = res.create_cgroups(config)?;
     // 3. the overlay's directories (it is mounted inside, by the child).
-    res.make_layer_dirs()?;
+    if let Some(layer) = &res.state.overlay_dir {
+        crate::overlay::make_layer_dirs(layer)?;
+    }
     let fifo = gate.as_ref().map(|_| res.make_exec_fifo()).transpose()?;
     // 1. the child: step 02's Sandbox, with everything above and below.
     let joins = open_joins(config)?;
@@ -293,25 +295,15 @@ impl<'a> Resources<'a> {
         // The device allowlist: v1's devices controller, or on v2 an eBPF
         // program attached to the one directory.
         match cgroup.controller_dir(step03::cgroup::Controller::Devices) {
-            Some(dir) => crate::devices::allow_v1(&dir, &config.devices)?,
+            Some(dir) => step03::devices::allow_v1(&dir, &config.devices)?,
             None if cgroup.version() == step03::Version::V2 => {
-                crate::devices::attach_v2(&cgroup.dirs()[0], &config.devices)?
+                step03::devices::attach_v2(&cgroup.dirs()[0], &config.devices)?
             }
             None => bail!(
                 "no way to enforce the device allowlist here (no v1 devices controller, no cgroup v2)"
             ),
         }
         Ok(notes)
-    }
-
-    fn make_layer_dirs(&self) -> Result<()> {
-        if let Some(layer) = &self.state.overlay_dir {
-            for sub in ["upper", "work", "merged"] {
-                std::fs::create_dir_all(layer.join(sub))
-                    .with_context(|| format!("mkdir {}", layer.join(sub).display()))?;
-            }
-        }
-        Ok(())
     }
 
     /// `exec.fifo`, opened read-write (so the open does not wait for a

@@ -132,7 +132,7 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
     };
     let mut devices = config::docker_devices();
     for rule in &flags.device_cgroup_rules {
-        crate::devices::parse_allow(rule).context("--device-cgroup-rule")?;
+        step03::devices::parse_allow(rule).context("--device-cgroup-rule")?;
         devices.push(config::DeviceRule {
             allow: true,
             rule: rule.trim().to_string(),

@@ -8,7 +8,7 @@
 //! 1. namespaces: step 02's `Sandbox` clones the child, joins namespaces
 //!    named by path, writes uid/gid maps;
 //! 2. a cgroup with limits (step 03), entered while the child waits, and a
-//!    device allowlist ([`devices`], [`config::DOCKER_DEVICES`]);
+//!    device allowlist (step 03's `devices`, [`config::DOCKER_DEVICES`]);
 //! 3. the image as an overlay: read-only lower, per-container upper
 //!    ([`rootfs`], [`overlay`]);
 //! 4. step 04's `pivot_root` into it, with the OCI mount list, masked and
@@ -40,7 +40,6 @@
 pub mod capabilities;
 pub mod config;
 pub mod container;
-pub mod devices;
 pub mod escape;
 pub mod exec;
 pub mod flags;

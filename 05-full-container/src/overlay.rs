@@ -48,7 +48,6 @@ impl Overlay {
         self.dir.join("merged")
     }
 
-    // ANCHOR: mount
     /// Create `dir/{upper,work,merged}` and mount the overlay on `merged`.
     /// `dir` must not exist yet (it belongs to this container alone). On any
     /// error, what was created is removed again.
@@ -66,31 +65,8 @@ impl Overlay {
             dir: dir.to_path_buf(),
             mounted: false,
         };
-        for sub in [overlay.upper(), overlay.work(), overlay.merged()] {
-            std::fs::create_dir(&sub).with_context(|| format!("create {}", sub.display()))?;
-        }
-        // The data string is how overlayfs is told its layers. Commas and
-        // colons separate options and layers, so paths containing them
-        // cannot be used here.
-        for p in [&overlay.lower, &overlay.dir] {
-            if p.to_string_lossy().contains([',', ':']) {
-                bail!("overlay paths cannot contain ',' or ':' ({})", p.display());
-            }
-        }
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            overlay.lower.display(),
-            overlay.upper().display(),
-            overlay.work().display()
-        );
-        mount(
-            Some("overlay"),
-            &overlay.merged(),
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(data.as_str()),
-        )
-        .with_context(|| format!("mount overlay at {} ({data})", overlay.merged().display()))?;
+        make_layer_dirs(dir)?;
+        mount_layer(&overlay.lower, dir)?;
         overlay.mounted = true;
         Ok(overlay)
     }
@@ -121,6 +97,48 @@ impl Drop for Overlay {
         }
     }
 }
+
+/// `dir/upper`, `dir/work` and `dir/merged`, the directories of one
+/// container's writable layer (made by tincan, outside the container).
+pub fn make_layer_dirs(dir: &Path) -> Result<()> {
+    for sub in ["upper", "work", "merged"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).with_context(|| format!("mkdir {}", path.display()))?;
+    }
+    Ok(())
+}
+
+// ANCHOR: mount
+/// Mount the overlay of `lower` (the image) and the layer in `dir` on
+/// `dir/merged`, and return that path: the container's root. Done inside
+/// the container's mount namespace, the host never sees the mount.
+pub fn mount_layer(lower: &Path, dir: &Path) -> Result<PathBuf> {
+    // The data string is how overlayfs is told its layers. Commas and
+    // colons separate options and layers, so paths containing them cannot
+    // be used here.
+    for p in [lower, dir] {
+        if p.to_string_lossy().contains([',', ':']) {
+            bail!("overlay paths cannot contain ',' or ':' ({})", p.display());
+        }
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    let merged = dir.join("merged");
+    mount(
+        Some("overlay"),
+        &merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .with_context(|| format!("mount overlay at {} ({data})", merged.display()))?;
+    Ok(merged)
+}
+// ANCHOR_END: mount
 
 /// Remove a container's layer directory (upper, work, merged), unmounting
 /// `merged` first if it is still mounted. Used by the cleanup of containers

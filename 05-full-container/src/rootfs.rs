@@ -57,25 +57,10 @@ pub fn enter(config: &RunConfig, layer: Option<&Path>, explain: Explain) -> Resu
 }
 // ANCHOR_END: enter
 
-/// The overlay in `layer` (its directories were made by the parent): the
-/// image below, this container's `upper` above, seen at `merged`. Mounted
-/// here, inside the container's mount namespace, the host never sees it.
+/// Step 3: the overlay in `layer` (its directories were made by the
+/// parent): the image below, this container's `upper` above.
 fn mount_overlay(config: &RunConfig, layer: &Path, explain: Explain) -> Result<PathBuf> {
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        config.rootfs.display(),
-        layer.join("upper").display(),
-        layer.join("work").display()
-    );
-    let merged = layer.join("merged");
-    mount(
-        Some("overlay"),
-        &merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .with_context(|| format!("mount overlay at {} ({data})", merged.display()))?;
+    let merged = crate::overlay::mount_layer(&config.rootfs, layer)?;
     explain.step(
         "3",
         format_args!(

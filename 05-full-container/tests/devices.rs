@@ -87,7 +87,7 @@ fn device_program_allows_null_and_denies_other_devices() {
     };
     let cgroup = Cgroup(mount.join(format!("tincan-test-devices-{}", std::process::id())));
     std::fs::create_dir(&cgroup.0).expect("create cgroup");
-    step05::devices::attach_v2(&cgroup.0, &step05::config::docker_devices())
+    step03::devices::attach_v2(&cgroup.0, &step05::config::docker_devices())
         .expect("attach the program");
     assert_eq!(
         probe(Some(&cgroup.0), &disk),

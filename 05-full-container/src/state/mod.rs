@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+mod lock;
+
+pub use lock::ContainerLock;
+use lock::rename_noreplace;
+
 /// Where container states live unless `--root` says otherwise.
 pub fn default_root() -> PathBuf {
     if nix::unistd::geteuid().is_root() {
@@ -352,61 +357,7 @@ fn already_exists(id: &str) -> String {
     )
 }
 
-/// rename(2) that fails instead of replacing `to` (renameat2, RENAME_NOREPLACE).
-fn rename_noreplace(from: &Path, to: &Path) -> std::result::Result<(), nix::errno::Errno> {
-    nix::fcntl::renameat2(
-        nix::fcntl::AT_FDCWD,
-        from,
-        nix::fcntl::AT_FDCWD,
-        to,
-        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-    )
-}
 
-// ANCHOR: lock
-/// A write lock on `<dir>/lock` (fcntl(2), `F_SETLK`): "a live tincan owns
-/// this container". It is a POSIX record lock on purpose. Such a lock
-/// belongs to the *process*: the kernel drops it when the process exits,
-/// whatever the way, `kill -9` included, and a child made by fork or clone
-/// does not inherit it. (A flock(2) lock belongs to the open file, and the
-/// container's first process, a copy of tincan until its `execve`, would
-/// keep it alive for a moment after tincan died.)
-#[derive(Debug)]
-pub struct ContainerLock {
-    _file: std::fs::File,
-}
-
-impl ContainerLock {
-    /// Lock `dir`; `None` if `try_only` and another process holds it.
-    fn take(dir: &Path, try_only: bool) -> Result<Option<ContainerLock>> {
-        let path = dir.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("open {}", path.display()))?;
-        let whole_file = libc::flock {
-            l_type: libc::F_WRLCK as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: 0,
-            l_len: 0,
-            l_pid: 0,
-        };
-        let request = if try_only {
-            nix::fcntl::FcntlArg::F_SETLK(&whole_file)
-        } else {
-            nix::fcntl::FcntlArg::F_SETLKW(&whole_file)
-        };
-        match nix::fcntl::fcntl(&file, request) {
-            Ok(_) => Ok(Some(ContainerLock { _file: file })),
-            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) if try_only => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("fcntl(F_SETLK) {}", path.display())),
-        }
-    }
-}
-// ANCHOR_END: lock
 
 /// A recorded cgroup directory is one tincan made: `.../tincan/<id>` (step
 /// 03's layout), `.../tincan-*`, or the path the engine chose

@@ -6,7 +6,7 @@
 //! the host's disk. The cgroup v1 `devices` controller decides which
 //! `(type, major, minor)` may be opened, whatever the file is called: we
 //! write `a` (all) to `devices.deny`, then Docker's short list to
-//! `devices.allow` ([`crate::config::DOCKER_DEVICES`]).
+//! `devices.allow` (step 05 uses Docker's list).
 //!
 //! cgroup v2 has no `devices` files. The same job is done by a small
 //! eBPF program (bpf(2), `BPF_PROG_TYPE_CGROUP_DEVICE`) attached to the
@@ -19,7 +19,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::config::DeviceRule;
+/// One line of a device allowlist, in the cgroup v1 `devices.allow` syntax:
+/// `c 1:3 rwm` (type, major:minor with `*` for any, access).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    /// Allow (true) or deny.
+    pub allow: bool,
+    /// `c 1:3 rwm`, `a *:* rwm`...
+    pub rule: String,
+}
 
 // ANCHOR: apply
 /// Write the allowlist into the container's v1 devices cgroup `dir` (step
@@ -32,7 +40,7 @@ pub fn allow_v1(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
         } else {
             "devices.deny"
         };
-        step03::cgroup::write(dir, file, &rule.rule)?;
+        crate::cgroup::write(dir, file, &rule.rule)?;
     }
     Ok(())
 }
@@ -250,10 +258,18 @@ mod tests {
 
     #[test]
     fn docker_rules_become_an_allowlist() {
-        let allows = allowlist(&crate::config::docker_devices()).expect("docker's rules");
-        assert_eq!(allows.len(), crate::config::DOCKER_DEVICES.len());
+        let rules: Vec<DeviceRule> = ["a *:* rwm", "c 1:3 rwm", "c 136:* rwm", "b *:* m"]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| DeviceRule {
+                allow: i > 0,
+                rule: (*r).into(),
+            })
+            .collect();
+        let allows = allowlist(&rules).expect("valid rules");
+        assert_eq!(allows.len(), 3, "the leading deny-all is the default");
         assert_eq!(
-            allows[2],
+            allows[0],
             Allow {
                 typ: Some(2),
                 major: Some(1),
@@ -262,7 +278,7 @@ mod tests {
             }
         );
         assert_eq!(
-            allows[10],
+            allows[1],
             Allow {
                 typ: Some(2),
                 major: Some(136),
