@@ -75,20 +75,7 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         None => format!("tincan-{:08x}", random_u32()),
     };
     config::validate_id(&id).context("--name")?;
-    let rootfs = match (&flags.rootfs, &flags.image) {
-        (Some(dir), _) => {
-            if !dir.is_dir() {
-                bail!(
-                    "--rootfs {}: no such directory; pass the directory holding the container's files",
-                    dir.display()
-                );
-            }
-            dir.clone()
-        }
-        (None, Some(tar)) => crate::image::unpack_image(tar)?,
-        // Step 04's toolbox rootfs, built by `cargo xtask rootfs`.
-        (None, None) => step04::rootfs::locate(None)?,
-    };
+    let rootfs = rootfs(flags)?;
     let set = crate::capabilities::with_changes(&flags.cap_add, &flags.cap_drop)?;
     let capabilities = ProcessCapabilities::uniform(set);
     capabilities.validate()?;
@@ -193,6 +180,24 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
     })
 }
 // ANCHOR_END: from_flags
+
+/// `--rootfs DIR`, `--image TAR`, or step 04's toolbox rootfs (built by
+/// `cargo xtask rootfs`).
+fn rootfs(flags: &RunFlags) -> Result<PathBuf> {
+    Ok(match (&flags.rootfs, &flags.image) {
+        (Some(dir), _) => {
+            if !dir.is_dir() {
+                bail!(
+                    "--rootfs {}: no such directory; pass the directory holding the container's files",
+                    dir.display()
+                );
+            }
+            dir.clone()
+        }
+        (None, Some(tar)) => crate::image::unpack_image(tar)?,
+        (None, None) => step04::rootfs::locate(None)?,
+    })
+}
 
 /// A random number for container names, from the kernel (getrandom(2) via /dev/urandom).
 fn random_u32() -> u32 {

@@ -51,7 +51,10 @@ impl ContainerLock {
 // ANCHOR_END: lock
 
 /// rename(2) that fails instead of replacing `to` (renameat2, RENAME_NOREPLACE).
-pub(super) fn rename_noreplace(from: &Path, to: &Path) -> std::result::Result<(), nix::errno::Errno> {
+pub(super) fn rename_noreplace(
+    from: &Path,
+    to: &Path,
+) -> std::result::Result<(), nix::errno::Errno> {
     nix::fcntl::renameat2(
         nix::fcntl::AT_FDCWD,
         from,

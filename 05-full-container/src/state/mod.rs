@@ -357,8 +357,6 @@ fn already_exists(id: &str) -> String {
     )
 }
 
-
-
 /// A recorded cgroup directory is one tincan made: `.../tincan/<id>` (step
 /// 03's layout), `.../tincan-*`, or the path the engine chose
 /// (`linux.cgroupsPath`, whose parent is the engine's). A record naming any
