@@ -31,23 +31,20 @@ fn ctrl_c_removes_cgroups_and_kills_workloads() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the stats demo");
-    // Wait until its cgroups exist, with processes inside.
-    let procs = dirs[0].join("cgroup.procs");
-    let mut pids = String::new();
+    // Wait until both cgroups exist, each with its workload inside.
+    let first_pid = |dir: &std::path::Path| -> Option<i32> {
+        let pids = std::fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+        pids.lines().next()?.trim().parse().ok()
+    };
+    let mut workloads = Vec::new();
     for _ in 0..200 {
-        pids = std::fs::read_to_string(&procs).unwrap_or_default();
-        if !pids.trim().is_empty() {
+        workloads = dirs.iter().filter_map(|d| first_pid(d)).collect();
+        if workloads.len() == dirs.len() {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let workload: i32 = pids
-        .trim()
-        .lines()
-        .next()
-        .expect("a workload")
-        .parse()
-        .expect("pid");
+    assert_eq!(workloads.len(), dirs.len(), "a workload in each cgroup");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("send SIGINT");
     let out = child.wait_with_output().expect("wait");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -56,9 +53,11 @@ fn ctrl_c_removes_cgroups_and_kills_workloads() {
     for dir in &dirs {
         assert!(!dir.exists(), "{} was left behind", dir.display());
     }
-    // The workload is gone (killed and reaped), not orphaned.
-    assert!(
-        !std::path::Path::new(&format!("/proc/{workload}")).exists(),
-        "pid {workload} survived"
-    );
+    // Both workloads are gone (killed and reaped), not orphaned.
+    for workload in workloads {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{workload}")).exists(),
+            "pid {workload} survived"
+        );
+    }
 }

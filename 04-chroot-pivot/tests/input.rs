@@ -101,6 +101,11 @@ fn raw_tarball(path: &Path, entries: &[(&str, tar::EntryType, &str)]) {
         if *kind == tar::EntryType::Symlink {
             header.set_link_name(data).expect("link name");
             header.set_size(0);
+        } else if *kind == tar::EntryType::Char {
+            // Device numbers: 1:3, what /dev/null is.
+            header.set_device_major(1).expect("major");
+            header.set_device_minor(3).expect("minor");
+            header.set_size(0);
         } else {
             header.set_size(data.len() as u64);
         }
@@ -377,4 +382,20 @@ fn device_nodes_are_refused_unless_root() {
         "{err}"
     );
     assert!(!target.exists());
+    // Root may: the same archive, imported as root, has the node.
+    let done = std::process::Command::new(&binary)
+        .args([
+            "import",
+            tarball.to_str().expect("utf-8"),
+            target.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("run as root");
+    assert!(done.status.success(), "{}", text(&done).1);
+    let meta = std::fs::symlink_metadata(target.join("dev/sda")).expect("dev/sda");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        meta.file_type().is_char_device(),
+        "root's import made a device node"
+    );
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TempDir, assert_nothing_left, rootfs, stderr, tincan};
+use common::{TempDir, assert_nothing_left, rootfs, stderr, tincan, tincan_without_cap};
 
 #[test]
 fn bad_input_is_one_line_and_leaves_nothing() {
@@ -147,7 +147,13 @@ fn bad_input_is_one_line_and_leaves_nothing() {
     ];
     let mut report = String::new();
     for (what, args) in cases {
-        let out = tincan(state.path(), args);
+        // The host's bounding set may hold every capability: take this one
+        // away from tincan, so the case means the same thing everywhere.
+        let out = if *what == "capability the host lacks" {
+            tincan_without_cap(state.path(), args, caps::Capability::CAP_SYS_RESOURCE)
+        } else {
+            tincan(state.path(), args)
+        };
         let err = stderr(&out);
         // Root is needed to get as far as the last case; as a user it fails earlier, also in one line.
         assert_eq!(out.status.code(), Some(1), "{what}: {err}");
@@ -156,7 +162,7 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         assert_nothing_left(state.path(), "tincan-bad");
         report.push_str(&format!("$ tincan {}\n{err}\n", args.join(" ")));
     }
-    if step01::testing::is_root() {
+    if step01::testing::need_root() {
         let report = report
             .replace(root, "[IMAGE]")
             .replace(bundle_arg, "[BUNDLE]")

@@ -70,12 +70,15 @@ fn create_start_kill_delete_like_podman() {
     let image = rootfs("lifecycle");
     let state = TempDir::new("state-lifecycle");
     let out = TempDir::new("out-lifecycle");
-    let script = "echo started > /out/started; trap 'echo term > /out/term; exit 0' TERM; while :; do sleep 0.05; done";
+    // The program copies /out/gate, which the test rewrites just before
+    // `start`: had it run before `start`, it would hold "created".
+    let script = "cat /out/gate > /out/started; trap 'echo term > /out/term; exit 0' TERM; while :; do sleep 0.05; done";
     let bundle = bundle("life", image.path(), out.path(), script);
     let pid_file = out.path().join("pid");
     let b = bundle.path().to_str().expect("utf-8");
     let p = pid_file.to_str().expect("utf-8");
 
+    std::fs::write(out.path().join("gate"), "created\n").expect("write gate");
     let (ok, err) = tincan(
         state.path(),
         &["create", "--bundle", b, "--pid-file", p, "tincan-life"],
@@ -92,17 +95,17 @@ fn create_start_kill_delete_like_podman() {
     let state_text =
         std::fs::read_to_string(state.path().join("tincan-life/state.json")).expect("state");
     assert!(state_text.contains("\"created\""), "{state_text}");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        !out.path().join("started").exists(),
-        "the program ran before start"
-    );
-
+    std::fs::write(out.path().join("gate"), "started\n").expect("write gate");
     let (ok, err) = tincan(state.path(), &["start", "tincan-life"]);
     assert!(ok, "start: {err}");
     wait_for("the program to start", || {
-        out.path().join("started").exists()
+        std::fs::read_to_string(out.path().join("started")).is_ok_and(|t| t.ends_with('\n'))
     });
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("started")).expect("started"),
+        "started\n",
+        "the program ran before start"
+    );
 
     // PID 1 ignores TERM until its trap is set: resend until it answers.
     wait_for("the TERM trap", || {

@@ -403,17 +403,15 @@ mod tests {
             !older.is_alive(),
             "same pid, other start time: a recycled pid"
         );
-        let mut child = std::process::Command::new("true")
+        // A process identified while alive, then killed and reaped: gone.
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
             .spawn()
-            .expect("spawn true");
-        let id = child.id() as i32;
+            .expect("spawn sleep");
+        let alive = ProcessId::of(child.id() as i32).expect("identify");
+        assert!(alive.is_alive());
+        child.kill().expect("kill");
         child.wait().expect("wait");
-        assert!(
-            !ProcessId {
-                pid: id,
-                start_time: 1
-            }
-            .is_alive()
-        );
+        assert!(!alive.is_alive(), "a dead process is not alive");
     }
 }

@@ -91,6 +91,31 @@ pub fn tincan(state: &Path, args: &[&str]) -> Output {
         .expect("run tincan")
 }
 
+/// [`tincan`], started with `cap` dropped from its capability bounding set
+/// (prctl(2) `PR_CAPBSET_DROP`, which needs CAP_SETPCAP): so a test can
+/// count on a capability being absent, whatever the host's set holds.
+pub fn tincan_without_cap(state: &Path, args: &[&str], cap: caps::Capability) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(TINCAN);
+    command
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .env("TINCAN_REDACT", "1");
+    // SAFETY: between fork and exec the closure only makes one prctl(2)
+    // call, which allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || {
+            let rc = libc::prctl(libc::PR_CAPBSET_DROP, cap.index() as libc::c_ulong, 0, 0, 0);
+            // Without CAP_SETPCAP (not root) nothing is dropped; the
+            // command then fails earlier, for lack of root.
+            let _ = rc;
+            Ok(())
+        });
+    }
+    command.output().expect("run tincan")
+}
+
 /// stdout as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
