@@ -19,16 +19,26 @@ pub struct ContainerLock {
 }
 
 impl ContainerLock {
-    /// Lock `dir`; `None` if `try_only` and another process holds it.
+    /// Make the lock file of a new claim `dir`, and lock it.
+    pub(super) fn create(dir: &Path) -> Result<ContainerLock> {
+        let path = dir.join("lock");
+        std::fs::File::create_new(&path).with_context(|| format!("create {}", path.display()))?;
+        ContainerLock::take(dir, true)?.with_context(|| format!("lock {}", path.display()))
+    }
+
+    /// Lock `dir`; `None` if `try_only` and another process holds it, or if
+    /// the lock file is gone (the directory is being removed).
     pub(super) fn take(dir: &Path, try_only: bool) -> Result<Option<ContainerLock>> {
         let path = dir.join("lock");
-        let file = std::fs::OpenOptions::new()
+        let file = match std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(false)
             .open(&path)
-            .with_context(|| format!("open {}", path.display()))?;
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && try_only => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("open {}", path.display())),
+        };
         let whole_file = libc::flock {
             l_type: libc::F_WRLCK as libc::c_short,
             l_whence: libc::SEEK_SET as libc::c_short,

@@ -181,7 +181,7 @@ impl StateRoot {
             .root
             .join(format!("{CREATING}{}-{}", state.id, std::process::id()));
         std::fs::create_dir(&hidden).with_context(|| format!("create {}", hidden.display()))?;
-        let lock = ContainerLock::take(&hidden, true)?.context("lock a new directory")?;
+        let lock = ContainerLock::create(&hidden)?;
         let claimed = self.save_in(&hidden, state).and_then(|()| {
             rename_noreplace(&hidden, &dir).map_err(|e| match e {
                 nix::errno::Errno::EEXIST | nix::errno::Errno::ENOTEMPTY => {
@@ -334,20 +334,23 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
 /// Hidden directories of claims in progress (see [`StateRoot::create`]).
 const CREATING: &str = ".creating-";
 
-/// A claim whose lock is free was abandoned: its tincan died before the
-/// rename. Nothing but its first record was made.
+/// A claim was abandoned when the tincan whose pid ends its name is gone:
+/// it died before the rename. (Its lock cannot tell: a claim is locked
+/// only a moment after its mkdir.)
 fn remove_abandoned_claims(root: &StateRoot) {
     let Ok(entries) = std::fs::read_dir(root.path()) else {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        if !name.to_string_lossy().starts_with(CREATING) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(claim) = name.strip_prefix(CREATING) else {
+            continue;
+        };
+        let claimer = claim.rsplit('-').next().and_then(|p| p.parse::<i32>().ok());
+        if claimer.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
             continue;
         }
-        if let Ok(Some(_lock)) = ContainerLock::take(&entry.path(), true) {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
 
