@@ -244,13 +244,57 @@ pub fn remount_readonly(path: &Path, recursive: bool) -> Result<()> {
 
 // ANCHOR: own_cgroups
 /// A container's view of its own cgroups at `target` (an OCI bundle's
-/// `cgroup` mount, usually /sys/fs/cgroup), done as runc does on a cgroup
-/// v1 host: a tmpfs, and in it, for each hierarchy, a read-only bind of
-/// *the container's own* cgroup directory, `relative` to each hierarchy's
-/// root. The container sees its limits (`memory/memory.limit_in_bytes`)
-/// and nothing above them. (Outside a cgroup namespace, a fresh `mount -t
-/// cgroup` would show the host's whole tree.)
-pub fn bind_own_cgroups(target: &Path, relative: &Path, read_only: bool) -> Result<()> {
+/// `cgroup` mount, usually /sys/fs/cgroup): the cgroup at `relative` to
+/// each hierarchy's root, and nothing above it, so that a program reads its
+/// own limits (`memory.max`) where it expects them. Programs such as the
+/// JVM size their heaps from that file.
+pub fn own_cgroups(target: &Path, relative: &Path, read_only: bool) -> Result<()> {
+    match step03::version::Hierarchy::detect()? {
+        step03::version::Hierarchy::V2 { mount } => {
+            own_cgroup_v2(&mount.join(relative), target, read_only)
+        }
+        step03::version::Hierarchy::V1 { .. } => own_cgroups_v1(target, relative, read_only),
+    }
+}
+// ANCHOR_END: own_cgroups
+
+// ANCHOR: own_cgroup_v2
+/// v2: one tree, so one bind of the container's own directory. It shows
+/// what `mount -t cgroup2` inside the container's cgroup namespace would
+/// (that namespace's root is this directory), and needs no namespace.
+fn own_cgroup_v2(ours: &Path, target: &Path, read_only: bool) -> Result<()> {
+    fs::create_dir_all(target).with_context(|| format!("mkdir {}", target.display()))?;
+    if !ours.is_dir() {
+        // No cgroup of its own (rootless): the directory stays empty.
+        return Ok(());
+    }
+    mount(
+        Some(ours),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind {} at {}", ours.display(), target.display()))?;
+    let mut flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC;
+    if read_only {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .with_context(|| format!("remount {} with {flags:?}", target.display()))
+}
+// ANCHOR_END: own_cgroup_v2
+
+// ANCHOR: own_cgroups_v1
+/// v1, as runc does: a tmpfs, and in it, for each hierarchy, a read-only
+/// bind of *the container's own* cgroup directory in that hierarchy
+/// (`memory/memory.limit_in_bytes`). (Outside a cgroup namespace, a fresh
+/// `mount -t cgroup` would show the host's whole tree.)
+fn own_cgroups_v1(target: &Path, relative: &Path, read_only: bool) -> Result<()> {
     let host = Path::new("/sys/fs/cgroup");
     fs::create_dir_all(target).with_context(|| format!("mkdir {}", target.display()))?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -312,4 +356,4 @@ pub fn bind_own_cgroups(target: &Path, relative: &Path, read_only: bool) -> Resu
     }
     Ok(())
 }
-// ANCHOR_END: own_cgroups
+// ANCHOR_END: own_cgroups_v1

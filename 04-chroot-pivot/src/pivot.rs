@@ -90,6 +90,7 @@ pub fn switch_root(new_root: &Path) -> Result<()> {
     // containers may share, and they would see it appear in `/`.)
     chdir(new_root).with_context(|| format!("chdir {}", new_root.display()))?;
     pivot_root(".", ".")
+        .map_err(pivot_error)
         .with_context(|| format!("pivot_root {} (new_root = put_old = .)", new_root.display()))?;
     // Cut the host off: unmount the old root stacked on top of ours.
     // MNT_DETACH: now, even if something still uses it; the mounts below
@@ -99,3 +100,42 @@ pub fn switch_root(new_root: &Path) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: switch_root
+
+/// pivot_root's EINVAL has many causes; name the one a user can act on.
+fn pivot_error(errno: nix::errno::Errno) -> anyhow::Error {
+    if errno == nix::errno::Errno::EINVAL && root_is_initramfs() {
+        return anyhow::anyhow!(
+            "/ is the initramfs (rootfs), which pivot_root(2) cannot move away from \
+             (EINVAL): use --no-pivot, or have the init switch_root into a real filesystem first"
+        );
+    }
+    errno.into()
+}
+
+/// Whether `/` of this mount namespace is the kernel's initial `rootfs`
+/// (an initramfs that was never switched away from).
+pub fn root_is_initramfs() -> bool {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mountinfo.lines().any(|line| {
+        let mut halves = line.splitn(2, " - ");
+        let (fields, fs) = (halves.next().unwrap_or(""), halves.next().unwrap_or(""));
+        fields.split(' ').nth(4) == Some("/") && fs.split(' ').next() == Some("rootfs")
+    })
+}
+
+// ANCHOR: move_root
+/// `--no-pivot`: make `new_root` the root without pivot_root(2), for a
+/// host whose `/` is the initramfs. The new root's mount is *moved* onto
+/// `/` and the process chroots into it. The old root is not unmounted (the
+/// initramfs cannot be): it is only hidden under the new one, and chroot(2)
+/// is what keeps the process out. A process holding CAP_SYS_CHROOT can
+/// escape a chroot (step 04's `escape` demo), so this is weaker than a pivot.
+pub fn move_root(new_root: &Path) -> Result<()> {
+    chdir(new_root).with_context(|| format!("chdir {}", new_root.display()))?;
+    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .with_context(|| format!("mount --move {} /", new_root.display()))?;
+    nix::unistd::chroot(".").with_context(|| format!("chroot {}", new_root.display()))?;
+    chdir("/").context("chdir / after chroot")?;
+    Ok(())
+}
+// ANCHOR_END: move_root

@@ -150,6 +150,11 @@ fn resolve_inside(root: &Path, rel: &Path, depth: u32) -> Option<PathBuf> {
     fs::metadata(&path).ok()?.is_file().then_some(path)
 }
 
+/// The RUSTFLAGS of every static build (the toolbox, and the binaries of
+/// `cargo xtask vm-test`): the same flags, so that the builds share one
+/// target directory without rebuilding each other's crates.
+pub const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static -C strip=debuginfo";
+
 /// Build the static toolbox with cargo and return the binary's path.
 /// `strip=debuginfo` keeps it near 2 MB instead of 11: the rootfs is copied
 /// and archived, and nobody debugs inside it.
@@ -157,10 +162,7 @@ pub fn build_toolbox() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(&cargo)
         .current_dir(workspace_root())
-        .env(
-            "RUSTFLAGS",
-            "-C target-feature=+crt-static -C strip=debuginfo",
-        )
+        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
         .args([
             "build",
             "--quiet",

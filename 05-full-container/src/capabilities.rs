@@ -69,6 +69,10 @@ impl CapabilitySet {
     pub fn contains(&self, cap: &Capability) -> bool {
         self.0.contains_key(&cap.index())
     }
+    /// Keep only the capabilities for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Capability) -> bool) {
+        self.0.retain(|_, cap| keep(cap));
+    }
     /// Empty the set.
     pub fn clear(&mut self) {
         self.0.clear();

@@ -7,11 +7,33 @@ use clap::{Args, Parser, Subcommand};
 
 /// tincan: a small container runtime, built one kernel mechanism at a time.
 #[derive(Debug, Parser)]
-#[command(name = "tincan", version, about, long_about = None)]
+#[command(
+    name = "tincan",
+    version,
+    long_version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.1.0"),
+    about,
+    long_about = None
+)]
 pub struct Cli {
     /// Directory of container states (runc's `--root`).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
+
+    /// Also write errors to this file (engines read them back from there).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// The format of `--log` lines.
+    #[arg(long, global = true, value_enum, default_value_t = step05::log::Format::Text)]
+    pub log_format: step05::log::Format,
+
+    /// Accepted for runc compatibility: tincan has no more to say.
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Manage cgroups through systemd (refused: tincan writes cgroupfs itself).
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
 
     /// What to do.
     #[command(subcommand)]
@@ -31,6 +53,8 @@ pub enum Command {
     },
     /// List every capability, which ones Docker keeps, and which this host has.
     Capabilities,
+    /// Print the OCI runtime features document (what tincan supports), as JSON.
+    Features,
     /// Remove leftovers of containers whose tincan process died.
     Cleanup,
     /// Try to escape (run this inside a container): each attempt and what stopped it.
@@ -52,6 +76,9 @@ pub enum Command {
         /// Unix socket to send the terminal's file descriptor to (for `-t`).
         #[arg(long, value_name = "SOCKET")]
         console_socket: Option<PathBuf>,
+        /// Enter the root without pivot_root (for a host whose / is the initramfs).
+        #[arg(long)]
+        no_pivot: bool,
         /// Container id.
         id: String,
     },
@@ -158,6 +185,10 @@ pub struct RunArgs {
     /// Print each set-up step and the system calls behind it.
     #[arg(long)]
     pub explain: bool,
+    /// Enter the root with a move and chroot instead of pivot_root (for a
+    /// host whose / is the initramfs; weaker: a chroot can be escaped).
+    #[arg(long)]
+    pub no_pivot: bool,
     /// `unconfined` switches the seccomp filter off.
     #[arg(long, value_name = "PROFILE", default_value = "default")]
     pub seccomp: String,
@@ -204,6 +235,8 @@ mod tests {
             "tincan resume ctr",
             "tincan run --memory 64m --cap-drop ALL --seccomp unconfined -- sh -c true",
             "tincan run --bundle /b ctr",
+            "tincan --root /r --log /l --log-format json create --bundle /b --pid-file /p ctr",
+            "tincan features",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }

@@ -122,6 +122,9 @@ pub struct RunConfig {
     pub cgroups_path: Option<PathBuf>,
     /// Mount propagation of the root (`rprivate` by default).
     pub rootfs_propagation: Option<String>,
+    /// `--no-pivot`: enter the root with a move and chroot(2) instead of
+    /// pivot_root(2), for a host whose `/` is the initramfs.
+    pub no_pivot: bool,
 }
 
 // ANCHOR: docker_paths
@@ -189,6 +192,12 @@ pub const STANDARD_MOUNTS: &[(&str, &str, &str)] = &[
     ),
     ("/dev/mqueue", "mqueue", "nosuid,noexec,nodev"),
     ("/sys", "sysfs", "nosuid,noexec,nodev,ro"),
+    // The container's own cgroup, read-only (step 04's `own_cgroups`).
+    (
+        "/sys/fs/cgroup",
+        "cgroup",
+        "nosuid,noexec,nodev,relatime,ro",
+    ),
     ("/tmp", "tmpfs", "nosuid,nodev,mode=1777"),
 ];
 

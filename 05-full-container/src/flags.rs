@@ -177,6 +177,7 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         devices,
         cgroups_path: None,
         rootfs_propagation: None,
+        no_pivot: false,
     })
 }
 // ANCHOR_END: from_flags

@@ -23,11 +23,22 @@ use nix::unistd::{ForkResult, fork, pipe2, setsid};
 use crate::container::{EXEC_FIFO, Explain, Gate, run_with};
 use crate::state::{StateRoot, Status};
 
+/// What `create` takes besides the bundle.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CreateOptions<'a> {
+    /// Write the container's pid here (`--pid-file`).
+    pub pid_file: Option<&'a Path>,
+    /// Enter the root without pivot_root (`--no-pivot`).
+    pub no_pivot: bool,
+}
+
 // ANCHOR: create
-/// `tincan create --bundle B [--pid-file F] ID`.
-pub fn create(root: &StateRoot, bundle: &Path, id: &str, pid_file: Option<&Path>) -> Result<()> {
+/// `tincan create --bundle B [--pid-file F] [--no-pivot] ID`.
+pub fn create(root: &StateRoot, bundle: &Path, id: &str, options: CreateOptions) -> Result<()> {
+    let CreateOptions { pid_file, no_pivot } = options;
     // Everything is validated before the fork: bad input is one line here.
-    let config = crate::oci::load(bundle, id)?;
+    let mut config = crate::oci::load(bundle, id)?;
+    config.no_pivot = no_pivot;
     let bundle = bundle
         .canonicalize()
         .with_context(|| format!("resolve {}", bundle.display()))?;

@@ -14,9 +14,20 @@ fn main() -> std::process::ExitCode {
     let root = StateRoot::new(cli.root.clone().unwrap_or_else(default_root));
     let mut out = std::io::stdout().lock();
     // Whatever a previous, killed tincan left behind goes first.
+    let log = cli.log.clone().map(|path| (path, cli.log_format));
+    if cli.systemd_cgroup {
+        return fail(
+            log.as_ref(),
+            anyhow::anyhow!(
+                "--systemd-cgroup: tincan writes the cgroup filesystem itself and does not ask \
+                 systemd; use the cgroupfs manager (podman --cgroup-manager cgroupfs, containerd \
+                 SystemdCgroup = false)"
+            ),
+        );
+    }
     let uses_state = !matches!(
         cli.command,
-        Command::Spec { .. } | Command::Capabilities | Command::Escape { .. }
+        Command::Spec { .. } | Command::Capabilities | Command::Features | Command::Escape { .. }
     );
     if uses_state {
         if let Err(e) = cleanup(&root) {
@@ -32,6 +43,9 @@ fn main() -> std::process::ExitCode {
         Command::Spec { bundle } => step05::spec(&bundle.unwrap_or_else(|| ".".into()), &mut out),
         Command::Capabilities => step05::capabilities::listing()
             .and_then(|text| out.write_all(text.as_bytes()).map_err(Into::into)),
+        Command::Features => {
+            step05::features::json().and_then(|json| writeln!(out, "{json}").map_err(Into::into))
+        }
         Command::Cleanup => Ok(()),
         Command::Escape {
             exit_euid: true, ..
@@ -46,12 +60,19 @@ fn main() -> std::process::ExitCode {
             bundle,
             pid_file,
             console_socket,
+            no_pivot,
             id,
         } => match console_socket {
             Some(_) => Err(anyhow::anyhow!(
                 "--console-socket (a terminal, podman's -t) is not supported yet; run without -t"
             )),
-            None => step05::lifecycle::create(&root, &bundle, &id, pid_file.as_deref()),
+            None => {
+                let options = step05::lifecycle::CreateOptions {
+                    pid_file: pid_file.as_deref(),
+                    no_pivot,
+                };
+                step05::lifecycle::create(&root, &bundle, &id, options)
+            }
         },
         Command::Start { id } => step05::lifecycle::start(&root, &id),
         Command::Kill { id, signal } => step05::lifecycle::kill(&root, &id, &signal),
@@ -78,13 +99,30 @@ fn main() -> std::process::ExitCode {
         Command::State { id } => step05::lifecycle::state_json(&root, &id)
             .and_then(|json| writeln!(out, "{json}").map_err(Into::into)),
     };
-    step01::exit_with(result)
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => fail(log.as_ref(), e),
+    }
+}
+
+/// Print the error as one line, also into `--log` when given.
+fn fail(
+    log: Option<&(std::path::PathBuf, step05::log::Format)>,
+    err: anyhow::Error,
+) -> std::process::ExitCode {
+    if let Some((path, format)) = log {
+        if let Err(e) = step05::log::error(path, *format, &format!("{err:#}")) {
+            eprintln!("warning: {e:#}");
+        }
+    }
+    step01::exit_with(Err(err))
 }
 
 fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
     let explain = step05::container::Explain(args.explain);
     if let (Some(bundle), Some(id)) = (&args.bundle, &args.id) {
-        let config = step05::oci::load(bundle, id)?;
+        let mut config = step05::oci::load(bundle, id)?;
+        config.no_pivot = args.no_pivot;
         return step05::container::run(&config, root, explain);
     }
     let flags = step05::RunFlags {
@@ -106,6 +144,7 @@ fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
         device_cgroup_rules: args.device_cgroup_rule,
         command: args.command,
     };
-    let config = step05::config_from_flags(&flags)?;
+    let mut config = step05::config_from_flags(&flags)?;
+    config.no_pivot = args.no_pivot;
     step05::container::run(&config, root, explain)
 }

@@ -28,6 +28,12 @@ pub fn drop(config: &RunConfig, filters: &Filters, explain: Explain) -> Result<(
             .context("write /proc/self/oom_score_adj")?;
     }
     set_rlimits(config)?;
+    // `noNewPrivileges: false` with a filter: load it while we still hold
+    // CAP_SYS_ADMIN, so that the kernel does not insist on no_new_privs.
+    let filter_first = !config.no_new_privileges && !filters.is_unconfined();
+    if filter_first {
+        filters.install_keeping_privileges()?;
+    }
     // 5. capabilities, around the change of user.
     capabilities::drop_bounding(&config.capabilities.bounding)?;
     if config.uid != 0 || config.gid != 0 || !config.additional_gids.is_empty() {
@@ -48,7 +54,9 @@ pub fn drop(config: &RunConfig, filters: &Filters, explain: Explain) -> Result<(
         ),
     );
     // 6. seccomp, last: from here on mount, pivot_root, unshare... fail.
-    filters.install()?;
+    if !filter_first {
+        filters.install()?;
+    }
     explain.step(
         "6",
         if filters.is_unconfined() {

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nix::mount::{MsFlags, mount};
-use step04::mounts::{NodeSource, add_dev_links, add_devices, bind_own_cgroups, remount_readonly};
-use step04::pivot::{bind_onto_itself, switch_root};
+use step04::mounts::{NodeSource, add_dev_links, add_devices, own_cgroups, remount_readonly};
+use step04::pivot::{bind_onto_itself, move_root, switch_root};
 
 use crate::config::{MountSpec, RunConfig};
 use crate::container::Explain;
@@ -39,7 +39,11 @@ pub fn enter(config: &RunConfig, layer: Option<&Path>, explain: Explain) -> Resu
     };
     // 4. the mounts every program expects, then step 04's pivot.
     mount_list(&new_root, config)?;
-    switch_root(&new_root)?;
+    if config.no_pivot {
+        move_root(&new_root)?;
+    } else {
+        switch_root(&new_root)?;
+    }
     set_sysctls(config)?;
     for path in &config.masked_paths {
         mask(path)?;
@@ -79,7 +83,7 @@ fn mount_list(root: &Path, config: &RunConfig) -> Result<()> {
         if m.typ == "cgroup" {
             let target = inside(root, &m.destination);
             let read_only = m.options.iter().any(|o| o == "ro");
-            bind_own_cgroups(
+            own_cgroups(
                 &target,
                 &crate::container::cgroup_relative_path(config),
                 read_only,

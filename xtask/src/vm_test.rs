@@ -1,13 +1,17 @@
-//! `cargo xtask vm-test`: run the step 03 kernel tests on a real cgroup v2
-//! kernel, inside a small QEMU virtual machine.
+//! `cargo xtask vm-test`: run the step 03 kernel tests and step 05's cgroup
+//! tests on a real cgroup v2 kernel, inside a small QEMU virtual machine.
 //!
 //! Many development hosts (and CI machines) run cgroup v1 or a hybrid; most
 //! users run v2. To test the v2 code for real, this boots Debian's kernel
-//! with an initramfs that holds only three files: a static init
-//! (`xtask/src/bin/vm-init.rs`) that mounts cgroup2 alone, the static test
-//! binary of `03-cgroups/tests/kernel.rs`, and the static demo binary the
-//! tests start. The init prints `TINCAN-VM-TEST: PASS` or `FAIL` on the
-//! serial console, which QEMU connects to our stdout.
+//! with an initramfs that holds a static init (`xtask/src/bin/vm-init.rs`)
+//! that mounts cgroup2 alone, the static test binaries of
+//! `03-cgroups/tests/kernel.rs` and `05-full-container/tests/cgroup_view.rs`,
+//! what they start (step 03's demo, tincan, the toolbox rootfs, each at the
+//! absolute path the tests were built with), and the loop and overlay
+//! modules. The init prints `TINCAN-VM-TEST: PASS` or `FAIL` on the serial
+//! console, which QEMU connects to our stdout. Its `/` is the initramfs,
+//! where pivot_root(2) cannot work, so the step 05 tests pass `--no-pivot`
+//! there (and check the refusal without it).
 //!
 //! The steps, each one function below:
 //! 1. make sure `qemu-system-x86_64` and a kernel in /boot exist (apt-get
@@ -52,7 +56,7 @@ pub fn run() -> Result<()> {
     let vmlinux = extract_vmlinux(&bzimage, &work)?;
     let bins = build_static()?;
     let initramfs = work.join("initramfs.cpio");
-    write_initramfs(&initramfs, &bins, loop_module(&bzimage).as_deref())?;
+    write_initramfs(&initramfs, &bins, &modules(&bzimage))?;
     let accel = choose_accel();
     eprintln!(
         "booting {} with QEMU accelerator {accel}",
@@ -64,9 +68,11 @@ pub fn run() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     if !ok {
-        bail!("the step 03 tests failed inside the cgroup v2 VM (see the console log above)");
+        bail!(
+            "the step 03 or step 05 tests failed inside the cgroup v2 VM (see the console log above)"
+        );
     }
-    println!("vm-test: the step 03 tests passed on cgroup v2 (accelerator {accel})");
+    println!("vm-test: the step 03 and step 05 tests passed on cgroup v2 (accelerator {accel})");
     Ok(())
 }
 
@@ -192,6 +198,12 @@ struct Binaries {
     /// The demo binary, and the absolute path the tests will look for it at
     /// (`CARGO_BIN_EXE_step03-cgroups` is compiled into them).
     demo: PathBuf,
+    /// Step 05's cgroup tests (`05-full-container/tests/cgroup_view.rs`).
+    step05_tests: PathBuf,
+    /// tincan, at the absolute path those tests were built with.
+    tincan: PathBuf,
+    /// The toolbox rootfs directory the step 05 tests use.
+    rootfs: PathBuf,
 }
 
 /// Build with `+crt-static` for [`TARGET`] and return the executables cargo
@@ -205,10 +217,11 @@ fn static_build(args: &[&str]) -> Result<Vec<PathBuf>> {
             "--message-format",
             "json-render-diagnostics",
         ])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("RUSTFLAGS", step04::rootfs::STATIC_RUSTFLAGS)
         .stdout(Stdio::piped());
     eprintln!(
-        "$ RUSTFLAGS='-C target-feature=+crt-static' {}",
+        "$ RUSTFLAGS='{}' {}",
+        step04::rootfs::STATIC_RUSTFLAGS,
         util::show(&cmd)
     );
     let output = cmd.output().context("run cargo")?;
@@ -236,7 +249,17 @@ fn build_static() -> Result<Binaries> {
         "--test",
         "kernel",
     ])?;
+    let step05 = static_build(&[
+        "test",
+        "--no-run",
+        "-p",
+        "step05-full-container",
+        "--test",
+        "cgroup_view",
+    ])?;
     let init = static_build(&["build", "-p", "xtask", "--bin", "vm-init"])?;
+    // The toolbox rootfs, built with the same flags (so no rebuild).
+    let (rootfs, _) = step04::rootfs::build()?;
     let find = |list: &[PathBuf], what: &str, test: &dyn Fn(&str) -> bool| {
         list.iter()
             .find(|p| p.file_name().is_some_and(|n| test(&n.to_string_lossy())))
@@ -247,6 +270,11 @@ fn build_static() -> Result<Binaries> {
         tests: find(&tests, "kernel test", &|n| n.starts_with("kernel-"))?,
         demo: find(&tests, "step03-cgroups", &|n| n == "step03-cgroups")?,
         init: find(&init, "vm-init", &|n| n == "vm-init")?,
+        step05_tests: find(&step05, "cgroup_view test", &|n| {
+            n.starts_with("cgroup_view-")
+        })?,
+        tincan: find(&step05, "tincan", &|n| n == "tincan")?,
+        rootfs,
     })
 }
 
@@ -314,49 +342,124 @@ impl Cpio {
     pub(crate) fn file(&mut self, name: &str, data: &[u8]) {
         self.entry(name, 0o100755, (0, 0), data);
     }
+
+    fn symlink(&mut self, name: &str, target: &str) {
+        self.entry(name, 0o120777, (0, 0), target.as_bytes());
+    }
+
+    /// Every parent directory of `path` (relative, `a/b/c` for `a/b/c/f`)
+    /// not yet written.
+    fn parents(&mut self, path: &Path, made: &mut std::collections::BTreeSet<PathBuf>) {
+        let mut prefix = PathBuf::new();
+        for part in path.parent().into_iter().flat_map(|p| p.iter()) {
+            prefix.push(part);
+            if made.insert(prefix.clone()) {
+                self.dir(&prefix.to_string_lossy());
+            }
+        }
+    }
 }
 // ANCHOR_END: cpio
 
-/// The loop block driver of the kernel `bzimage` (Debian builds it as a
-/// module): the io test reads a loop device, since the VM has no disk.
-fn loop_module(bzimage: &Path) -> Option<PathBuf> {
-    let name = bzimage.file_name()?.to_string_lossy();
-    let release = name.strip_prefix("vmlinuz-")?;
-    let ko = Path::new("/lib/modules")
-        .join(release)
-        .join("kernel/drivers/block/loop.ko");
-    ko.exists().then_some(ko)
+/// The kernel modules the VM loads, by the name vm-init looks for: the loop
+/// block driver (the step 03 io test reads a loop device, since the VM has
+/// no disk) and overlayfs (tincan's container layer). Debian builds both
+/// as modules of the kernel `bzimage`.
+fn modules(bzimage: &Path) -> Vec<(&'static str, PathBuf)> {
+    let Some(release) = bzimage
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+    else {
+        return Vec::new();
+    };
+    let dir = Path::new("/lib/modules").join(release).join("kernel");
+    [
+        ("loop.ko", "drivers/block/loop.ko"),
+        ("overlay.ko", "fs/overlayfs/overlay.ko"),
+    ]
+    .into_iter()
+    .map(|(name, path)| (name, dir.join(path)))
+    .filter(|(_, ko)| ko.exists())
+    .collect()
 }
 
-fn write_initramfs(path: &Path, bins: &Binaries, loop_ko: Option<&Path>) -> Result<()> {
+/// Put the file `from` into the archive at its own absolute path `from`
+/// (tests find their binaries at the paths they were built with).
+fn at_own_path(
+    cpio: &mut Cpio,
+    from: &Path,
+    made: &mut std::collections::BTreeSet<PathBuf>,
+) -> Result<()> {
+    let name = from.strip_prefix("/").unwrap_or(from);
+    cpio.parents(name, made);
+    let data = std::fs::read(from).with_context(|| format!("read {}", from.display()))?;
+    cpio.file(&name.to_string_lossy(), &data);
+    Ok(())
+}
+
+/// The toolbox rootfs at its own absolute path: directories, files and
+/// the toolbox's symlinks.
+fn rootfs_at_own_path(
+    cpio: &mut Cpio,
+    dir: &Path,
+    made: &mut std::collections::BTreeSet<PathBuf>,
+) -> Result<()> {
+    let name = dir.strip_prefix("/").unwrap_or(dir).to_path_buf();
+    cpio.parents(&name.join("x"), made);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&current).with_context(|| format!("list {}", current.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            let inside = path
+                .strip_prefix("/")
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            let meta = std::fs::symlink_metadata(&path)
+                .with_context(|| format!("stat {}", path.display()))?;
+            if meta.file_type().is_symlink() {
+                let to = std::fs::read_link(&path)?;
+                cpio.symlink(&inside, &to.to_string_lossy());
+            } else if meta.is_dir() {
+                cpio.dir(&inside);
+                stack.push(path);
+            } else {
+                let data =
+                    std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+                cpio.file(&inside, &data);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_initramfs(path: &Path, bins: &Binaries, modules: &[(&str, PathBuf)]) -> Result<()> {
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("read {}", p.display()));
     let mut cpio = Cpio {
         out: Vec::new(),
         ino: 0,
     };
+    let mut made = std::collections::BTreeSet::new();
     for dir in ["dev", "proc", "sys", "tmp"] {
         cpio.dir(dir);
+        made.insert(PathBuf::from(dir));
     }
     // The kernel opens /dev/console for init's stdin/stdout/stderr before
     // devtmpfs is mounted, so the node must be in the archive: char 5:1.
     cpio.entry("dev/console", 0o020600, (5, 1), &[]);
     cpio.file("init", &read(&bins.init)?);
     cpio.file("kernel-tests", &read(&bins.tests)?);
-    if let Some(ko) = loop_ko {
-        cpio.file("loop.ko", &read(ko)?);
+    cpio.file("step05-tests", &read(&bins.step05_tests)?);
+    for (name, ko) in modules {
+        cpio.file(name, &read(ko)?);
     }
-    // The demo binary goes where the tests were told it is.
-    let demo = bins.demo.to_string_lossy();
-    let demo = demo.trim_start_matches('/');
-    let mut prefix = String::new();
-    for part in Path::new(demo).parent().into_iter().flat_map(|p| p.iter()) {
-        if !prefix.is_empty() {
-            prefix.push('/');
-        }
-        prefix.push_str(&part.to_string_lossy());
-        cpio.dir(&prefix);
-    }
-    cpio.file(demo, &read(&bins.demo)?);
+    // The demo, tincan and the rootfs go where the tests were told they are.
+    at_own_path(&mut cpio, &bins.demo, &mut made)?;
+    at_own_path(&mut cpio, &bins.tincan, &mut made)?;
+    rootfs_at_own_path(&mut cpio, &bins.rootfs, &mut made)?;
     cpio.entry("TRAILER!!!", 0, (0, 0), &[]);
     std::fs::write(path, &cpio.out).with_context(|| format!("write {}", path.display()))
 }
@@ -443,7 +546,7 @@ fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
         // init's environment: the tests then refuse to skip.
         append.push_str(" CI=true");
     }
-    let mut cmd = qemu_command(vmlinux, initramfs, accel, "512M", &append);
+    let mut cmd = qemu_command(vmlinux, initramfs, accel, "1G", &append);
     eprintln!("$ {}", util::show(&cmd));
     let mut qemu = cmd.spawn().context("start qemu-system-x86_64")?;
     let stdout = qemu.stdout.take().context("qemu stdout")?;

@@ -35,7 +35,14 @@ pub(super) fn seccomp(linux: &Linux) -> Result<Profile> {
 /// The `linux` fields tincan does not implement.
 pub(super) fn unsupported_fields(linux: &Linux) -> Result<()> {
     reject_if_some!(linux.net_devices(), "linux.netDevices");
-    reject_if_some!(linux.mount_label(), "linux.mountLabel");
+    // An SELinux label for the mounts: meaningless where SELinux is off, so
+    // ignored there (as runc does); refused where it would matter.
+    if linux.mount_label().is_some() && Path::new("/sys/fs/selinux/enforce").exists() {
+        return Err(unsupported(
+            "linux.mountLabel (SELinux is enabled here)",
+            "remove it: tincan does not label mounts",
+        ));
+    }
     reject_if_some!(linux.intel_rdt(), "linux.intelRdt");
     reject_if_some!(linux.memory_policy(), "linux.memoryPolicy");
     reject_if_some!(linux.personality(), "linux.personality");
@@ -123,9 +130,11 @@ pub(super) fn namespaces(linux: &Linux) -> Result<Vec<config::Namespace>> {
 
 /// `hostname` needs a uts namespace of the container's own.
 pub(super) fn check_hostname(spec: &Spec, namespaces: &[config::Namespace]) -> Result<()> {
-    if spec.hostname().is_some() && !has(namespaces, Namespace::Uts) {
+    // A joined uts namespace is allowed: the spec lets the container rename it.
+    let uts = namespaces.iter().any(|n| n.kind == Namespace::Uts);
+    if spec.hostname().is_some() && !uts {
         bail!(
-            "hostname is set but linux.namespaces has no new uts namespace: it would rename the host"
+            "hostname is set but linux.namespaces has no uts namespace: it would rename the host"
         );
     }
     Ok(())
@@ -208,7 +217,9 @@ pub(super) fn user_namespace(
 }
 
 /// `linux.cgroupsPath`: where the engine wants the container's cgroup.
-pub(super) fn check_cgroups_path(linux: &Linux, id: &str) -> Result<()> {
+/// A relative path is placed under tincan's own `/tincan` (the spec leaves
+/// "relative to what" to the runtime).
+pub(super) fn cgroups_path(linux: &Linux, id: &str) -> Result<Option<std::path::PathBuf>> {
     // ANCHOR: cgroups_path
     // The engine decides where its containers' cgroups live (podman:
     // /libpod_parent/libpod-<id>); we create exactly that, and only that.
@@ -220,21 +231,23 @@ pub(super) fn check_cgroups_path(linux: &Linux, id: &str) -> Result<()> {
                  does not support; use a path (podman: --cgroup-manager cgroupfs)"
             );
         }
-        if !path.is_absolute() {
-            bail!("linux.cgroupsPath {text:?} must be an absolute path such as /mygroup/{id}");
-        }
-        let plain = path.components().skip(1).all(|c| {
+        let relative = path.strip_prefix("/").unwrap_or(path);
+        let plain = relative.components().all(|c| {
             matches!(c, std::path::Component::Normal(n)
                 if !n.is_empty() && n.to_string_lossy().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         });
-        if !plain || path.components().count() < 2 {
+        if !plain || relative.components().count() < 1 {
             bail!(
-                "linux.cgroupsPath {text:?} must be /-separated names of letters, digits, '-' or '_'"
+                "linux.cgroupsPath {text:?} must be /-separated names of letters, digits, '-' or \
+                 '_', such as /mygroup/{id}"
             );
+        }
+        if !path.is_absolute() {
+            return Ok(Some(Path::new("/tincan").join(relative)));
         }
     }
     // ANCHOR_END: cgroups_path
-    Ok(())
+    Ok(linux.cgroups_path().clone())
 }
 
 /// `linux.sysctl`: only namespaced keys, with their namespace.

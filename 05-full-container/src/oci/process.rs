@@ -62,6 +62,17 @@ pub(super) fn convert(spec: &Spec) -> Result<ProcessPart> {
             ambient: cap_set(c.ambient(), "ambient")?,
         },
     };
+    // The kernel raises an ambient capability only if it is permitted and
+    // inheritable too (capabilities(7)); like runc, leave out those that
+    // are not (`runc spec` lists three ambient ones and no inheritable).
+    let mut capabilities = capabilities;
+    let (permitted, inheritable) = (
+        capabilities.permitted.clone(),
+        capabilities.inheritable.clone(),
+    );
+    capabilities
+        .ambient
+        .retain(|cap| permitted.contains(cap) && inheritable.contains(cap));
     capabilities.validate().context("process.capabilities")?;
 
     let rlimits = process

@@ -51,7 +51,11 @@ pub(super) fn convert(linux: &Linux) -> Result<(Limits, Vec<DeviceRule>)> {
         }
     }
     if let Some(c) = res.cpu() {
-        reject_if_some!(c.shares(), "linux.resources.cpu.shares");
+        if let Some(shares) = c.shares() {
+            // v1's shares (1024 = normal) on step 03's v2 weight scale
+            // (100 = normal), which step 03 turns back into shares on v1.
+            limits.cpu_weight = Some((shares * 100 / 1024).clamp(1, 10_000));
+        }
         reject_if_some!(c.idle(), "linux.resources.cpu.idle");
         reject_if_some!(c.burst(), "linux.resources.cpu.burst");
         reject_if_some!(c.realtime_runtime(), "linux.resources.cpu.realtimeRuntime");

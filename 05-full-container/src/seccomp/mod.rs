@@ -310,6 +310,38 @@ impl Filters {
         Ok(())
     }
     // ANCHOR_END: install
+
+    // ANCHOR: install_privileged
+    /// Install the filters *without* setting `no_new_privs`, for a config
+    /// that asks for `noNewPrivileges: false`. The kernel allows that only
+    /// to a process holding `CAP_SYS_ADMIN`, so it must come before the
+    /// capabilities are dropped (as runc does), and the filter then also
+    /// sees the rest of the set-up: `capset`, `setresuid`, `prctl`.
+    pub fn install_keeping_privileges(&self) -> Result<()> {
+        for program in &self.programs {
+            let prog = libc::sock_fprog {
+                len: u16::try_from(program.len()).context("seccomp: program too long")?,
+                filter: program.as_ptr() as *mut libc::sock_filter,
+            };
+            // SAFETY: `prog` points at `program`'s instructions, which stay
+            // alive and unchanged for the whole call; the kernel copies them.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &prog as *const libc::sock_fprog,
+                )
+            };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error()).context(
+                    "seccomp(SECCOMP_SET_MODE_FILTER) without no_new_privs (needs CAP_SYS_ADMIN)",
+                );
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: install_privileged
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! filesystem and runs `/init` as process 1 (see the kernel's
 //! Documentation/filesystems/ramfs-rootfs-initramfs.rst). This init mounts
 //! what the tests need (proc(5), sysfs(5), and cgroup2 with all its
-//! controllers, see cgroups(7)), runs the step 03 test binary, prints a
+//! controllers, see cgroups(7)), runs the step 03 and step 05 test
+//! binaries, prints a
 //! marker line on the serial console, and powers off. `cargo xtask bench`
 //! boots it too, in a boot-only mode that prints the marker at once. It is
 //! built static (`-C target-feature=+crt-static`): the initramfs has no
@@ -33,10 +34,11 @@ fn mount(source: &str, target: &str, fstype: &str) {
     }
 }
 
-/// Load the loop block driver shipped in the initramfs (finit_module(2)):
-/// the step 03 io test throttles a loop device, the VM having no disk.
-fn load_loop_module() {
-    let Ok(file) = std::fs::File::open("/loop.ko") else {
+/// Load a kernel module shipped in the initramfs (finit_module(2)): the
+/// loop driver (the step 03 io test throttles a loop device, the VM having
+/// no disk) and overlayfs (tincan's container layers).
+fn load_module(path: &str) {
+    let Ok(file) = std::fs::File::open(path) else {
         return;
     };
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
@@ -44,7 +46,7 @@ fn load_loop_module() {
     let rc = unsafe { libc::syscall(libc::SYS_finit_module, fd, c"".as_ptr(), 0) };
     if rc != 0 {
         println!(
-            "vm-init: finit_module /loop.ko: {}",
+            "vm-init: finit_module {path}: {}",
             std::io::Error::last_os_error()
         );
     }
@@ -73,7 +75,8 @@ fn main() {
     mount("proc", "/proc", "proc");
     mount("sysfs", "/sys", "sysfs");
     mount("devtmpfs", "/dev", "devtmpfs");
-    load_loop_module();
+    load_module("/loop.ko");
+    load_module("/overlay.ko");
     // No tmpfs on /tmp: the initramfs is already in RAM and writable, and
     // the demo binary sits at the absolute path it was built at, which may
     // itself be under /tmp (a checkout in a temporary directory).
@@ -96,11 +99,30 @@ fn main() {
     );
     println!("vm-init: cgroup2 controllers: {}", controllers.trim());
 
-    let tests = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "/kernel-tests".into());
-    let child = Command::new(&tests)
+    // Step 03's kernel tests, then step 05's cgroup tests (with the one
+    // that needs an initramfs root, ignored elsewhere).
+    let suites: [(&str, &[&str]); 2] = [
+        ("/kernel-tests", &[]),
+        ("/step05-tests", &["--include-ignored"]),
+    ];
+    let mut ok = true;
+    for (tests, extra) in suites {
+        let passed = run_tests(tests, extra);
+        println!(
+            "vm-init: {tests}: {}",
+            if passed { "passed" } else { "FAILED" }
+        );
+        ok &= passed;
+    }
+    power_off(ok);
+}
+
+/// Run one test binary, one test at a time, and reap every orphan (the
+/// fork bombs' children) while it runs: we are PID 1.
+fn run_tests(tests: &str, extra: &[&str]) -> bool {
+    let child = Command::new(tests)
         .args(["--test-threads=1", "--nocapture"])
+        .args(extra)
         .env("PATH", "/")
         .env("RUST_BACKTRACE", "1")
         .spawn();
@@ -108,23 +130,20 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             println!("vm-init: cannot start {tests}: {e}");
-            power_off(false);
+            return false;
         }
     };
     let test_pid = child.id() as libc::pid_t;
-    // As PID 1 we also adopt every orphan (the fork bombs' children): reap
-    // them all until the test binary itself ends.
-    let ok = loop {
+    loop {
         let mut status = 0;
         // SAFETY: waitpid(2) with a valid pointer to an int.
         let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
         if pid == test_pid {
-            break libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+            return libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
         }
         if pid < 0 {
             // No children left at all: ask std, which may have reaped it.
-            break child.try_wait().ok().flatten().is_some_and(|s| s.success());
+            return child.try_wait().ok().flatten().is_some_and(|s| s.success());
         }
-    };
-    power_off(ok);
+    }
 }

@@ -1,0 +1,223 @@
+//! The OCI runtime spec as engines use it: each area checked by its effect
+//! inside the container, not only by the config being accepted. As root.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{TINCAN, TempDir, assert_nothing_left, rootfs};
+
+/// A bundle from `tincan spec`, running `script` with `out` bound at
+/// /out, changed by `edit`.
+fn bundle(
+    tag: &str,
+    image: &Path,
+    out: &Path,
+    script: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> TempDir {
+    let dir = TempDir::new(&format!("bundle-{tag}"));
+    let ok = Command::new(TINCAN)
+        .args(["spec", "--bundle"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .status()
+        .expect("spec");
+    assert!(ok.success());
+    let path = dir.path().join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    json["root"]["path"] = image.to_str().expect("utf-8").into();
+    json["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+    json["process"]["terminal"] = false.into();
+    json["mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(serde_json::json!({
+            "destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]
+        }));
+    edit(&mut json);
+    std::fs::write(&path, json.to_string()).expect("write");
+    dir
+}
+
+/// `tincan run --bundle B ID`: success and stderr.
+fn run(state: &Path, bundle: &Path, id: &str) -> (bool, String) {
+    let out = Command::new(TINCAN)
+        .arg("--root")
+        .arg(state)
+        .args(["run", "--bundle"])
+        .arg(bundle)
+        .arg(id)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tincan");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn read(out: &Path, file: &str) -> String {
+    std::fs::read_to_string(out.join(file))
+        .unwrap_or_else(|e| panic!("read /out/{file}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// The line `NoNewPrivs:` of /proc/self/status, written to /out/nnp.
+const NNP: &str = "grep NoNewPrivs /proc/self/status > /out/nnp";
+
+#[test]
+fn runc_spec_ambient_capabilities_and_unknown_properties_are_accepted() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("oci-runc");
+    let state = TempDir::new("state-oci-runc");
+    let out = TempDir::new("out-oci-runc");
+    // What `runc spec` writes: ambient capabilities that are neither
+    // inheritable nor needed; and a property no spec version defines.
+    let b = bundle(
+        "oci-runc",
+        image.path(),
+        out.path(),
+        "grep CapAmb /proc/self/status > /out/amb",
+        |json| {
+            json["process"]["capabilities"]["ambient"] =
+                serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+            json["process"]["capabilities"]
+                .as_object_mut()
+                .expect("capabilities")
+                .remove("inheritable");
+            json["someFutureProperty"] = serde_json::json!({"enabled": true});
+        },
+    );
+    let (ok, err) = run(state.path(), b.path(), "tincan-oci-runc");
+    assert!(ok, "{err}");
+    assert_eq!(
+        read(out.path(), "amb"),
+        "CapAmb:\t0000000000000000",
+        "none raised"
+    );
+    assert_nothing_left(state.path(), "tincan-oci-runc");
+}
+
+#[test]
+fn no_new_privileges_is_what_the_config_says_also_with_seccomp() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("oci-nnp");
+    let state = TempDir::new("state-oci-nnp");
+    let profile = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    for (nnp, expected) in [(false, "NoNewPrivs:\t0"), (true, "NoNewPrivs:\t1")] {
+        let out = TempDir::new(&format!("out-oci-nnp-{nnp}"));
+        let b = bundle("oci-nnp", image.path(), out.path(), NNP, |json| {
+            json["process"]["noNewPrivileges"] = nnp.into();
+            json["linux"]["seccomp"] = profile.clone();
+        });
+        let (ok, err) = run(state.path(), b.path(), "tincan-oci-nnp");
+        assert!(ok, "noNewPrivileges {nnp}: {err}");
+        assert_eq!(read(out.path(), "nnp"), expected, "noNewPrivileges {nnp}");
+    }
+    assert_nothing_left(state.path(), "tincan-oci-nnp");
+}
+
+#[test]
+fn relative_cgroups_path_and_cpu_shares_land_in_the_container_cgroup() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("oci-cgroup");
+    let state = TempDir::new("state-oci-cgroup");
+    let out = TempDir::new("out-oci-cgroup");
+    let b = bundle(
+        "oci-cgroup",
+        image.path(),
+        out.path(),
+        "cat /proc/self/cgroup > /out/cgroup; sleep 1",
+        |json| {
+            json["linux"]["cgroupsPath"] = "tincan-rel/oci-cgroup".into();
+            json["linux"]["resources"] = serde_json::json!({"cpu": {"shares": 512}});
+        },
+    );
+    // Look at the cgroup while the container runs.
+    let mut child = Command::new(TINCAN)
+        .arg("--root")
+        .arg(state.path())
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg("tincan-oci-cgroup")
+        .spawn()
+        .expect("run tincan");
+    let relative = Path::new("tincan/tincan-rel/oci-cgroup");
+    let (dir, file, expected) = match step03::version::Hierarchy::detect().expect("cgroups") {
+        step03::version::Hierarchy::V1 { mounts } => {
+            (mounts["cpu"].join(relative), "cpu.shares", "512")
+        }
+        step03::version::Hierarchy::V2 { mount } => (mount.join(relative), "cpu.weight", "50"),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !dir.join(file).exists() {
+        assert!(std::time::Instant::now() < deadline, "no {}", dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let value = std::fs::read_to_string(dir.join(file)).expect("read the weight");
+    assert!(child.wait().expect("wait").success());
+    assert_eq!(value.trim(), expected, "{file}");
+    assert!(!dir.exists(), "the cgroup is removed with the container");
+}
+
+#[test]
+fn create_with_an_id_in_use_fails_and_touches_nothing() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("oci-dup");
+    let state = TempDir::new("state-oci-dup");
+    let out = TempDir::new("out-oci-dup");
+    let b = bundle("oci-dup", image.path(), out.path(), "sleep 600", |_| {});
+    // stderr to a file, not a pipe: the monitor of `create` keeps the
+    // descriptors it was given, so waiting for end-of-file would hang.
+    let errors = out.path().join("stderr.txt");
+    let tincan = |args: &[&str]| {
+        let status = Command::new(TINCAN)
+            .arg("--root")
+            .arg(state.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&errors).expect("stderr file"))
+            .status()
+            .expect("run tincan");
+        let stderr = std::fs::read_to_string(&errors).unwrap_or_default();
+        (status, stderr)
+    };
+    let bundle_arg = b.path().to_str().expect("utf-8");
+    let (first, err) = tincan(&["create", "--bundle", bundle_arg, "tincan-oci-dup"]);
+    assert!(first.success(), "{err}");
+    let before =
+        std::fs::read_to_string(state.path().join("tincan-oci-dup/state.json")).expect("state");
+    let (second, err) = tincan(&["create", "--bundle", bundle_arg, "tincan-oci-dup"]);
+    assert!(
+        !second.success(),
+        "a second create with the same id succeeded"
+    );
+    assert!(
+        err.contains("already exists") && err.lines().count() == 1,
+        "{err}"
+    );
+    let after = std::fs::read_to_string(state.path().join("tincan-oci-dup/state.json"))
+        .expect("state kept");
+    assert_eq!(before, after, "the first container's state is untouched");
+    let (state_json, _) = tincan(&["state", "tincan-oci-dup"]);
+    assert!(state_json.success(), "the first container is still known");
+    let (deleted, err) = tincan(&["delete", "--force", "tincan-oci-dup"]);
+    assert!(deleted.success(), "{err}");
+    assert_nothing_left(state.path(), "tincan-oci-dup");
+}
