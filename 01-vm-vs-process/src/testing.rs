@@ -15,7 +15,16 @@ pub fn skip(reason: &str) {
     if on_ci() {
         panic!("test would skip on CI, which must run it: {reason}");
     }
-    eprintln!("SKIPPED: {reason}");
+    // Straight to the stderr handle: the test harness captures `eprintln!`
+    // and would show a skipped test as a plain `ok`, without a word.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("SKIPPED {test}: {reason}\n").as_bytes(),
+    );
 }
 
 /// True when the effective uid is 0.

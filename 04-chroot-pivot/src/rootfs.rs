@@ -207,7 +207,9 @@ pub fn assemble(toolbox: &Path, dir: &Path) -> Result<()> {
     if !same {
         // Copy to a new name and rename: a running container keeps its
         // old binary, and a half-written one never appears as /bin/toolbox.
-        let tmp = dir.join("bin/.toolbox.new");
+        // A name of this process's own: two builds at once (a test and
+        // `cargo xtask vm-test`) must not write the same temporary file.
+        let tmp = dir.join(format!("bin/.toolbox.new.{}", std::process::id()));
         fs::copy(toolbox, &tmp).with_context(|| format!("copy toolbox to {}", tmp.display()))?;
         set_mode(&tmp, 0o755)?;
         fs::rename(&tmp, &bin).with_context(|| format!("rename to {}", bin.display()))?;
@@ -218,8 +220,12 @@ pub fn assemble(toolbox: &Path, dir: &Path) -> Result<()> {
             continue;
         }
         let _ = fs::remove_file(&link);
-        std::os::unix::fs::symlink("toolbox", &link)
-            .with_context(|| format!("symlink {} -> toolbox", link.display()))?;
+        if let Err(e) = std::os::unix::fs::symlink("toolbox", &link) {
+            // Another build made the same link in between: fine.
+            if !fs::read_link(&link).is_ok_and(|t| t == Path::new("toolbox")) {
+                return Err(e).with_context(|| format!("symlink {} -> toolbox", link.display()));
+            }
+        }
     }
     let files = [
         (
