@@ -29,7 +29,7 @@ pub enum Demo {
     /// pinned to its CPU, alone again, and beside a memory hog. Prints the
     /// victim's latency and the slowdown each hog caused.
     NoisyNeighbor {
-        /// Total measuring time in seconds, split between the four phases.
+        /// Total measuring time in seconds, split into rounds of four short windows.
         #[arg(long, default_value_t = 4.0, value_name = "SECONDS")]
         seconds: f64,
         /// Size of the memory hog's buffer (capped at a quarter of MemAvailable).

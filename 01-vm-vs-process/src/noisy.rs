@@ -66,7 +66,7 @@ impl Hog {
 pub struct Options {
     /// A step 01 binary; the hogs are started as `<exe> __hog ...`.
     pub exe: PathBuf,
-    /// Total measuring time, split evenly between the four phases.
+    /// Total measuring time, split into rounds of four short windows.
     pub seconds: f64,
     /// The memory hog's buffer, in MiB, before the safety cap.
     pub hog_mib: u64,
@@ -148,14 +148,77 @@ impl Stats {
     }
 }
 
-/// One phase of the demo: the victim with or without a hog beside it.
+/// One condition of the demo: the victim with or without a hog beside it,
+/// its latencies pooled over every round.
 #[derive(Debug, Clone)]
 pub struct Phase {
     /// What ran beside the victim, if anything.
     pub hog: Option<Hog>,
-    /// The victim's latencies.
+    /// The victim's latencies, all rounds together.
     pub stats: Stats,
 }
+
+/// Whether an interval of slowdowns lies above, around or below 1.0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The whole interval is above 1.0: the victim was measurably slower.
+    Slower,
+    /// The interval includes 1.0: no effect was measurable on this run.
+    NotMeasurable,
+    /// The whole interval is below 1.0: the victim was measurably faster.
+    Faster,
+}
+
+// ANCHOR: spread
+/// The slowdowns of one comparison, one per round, summed up by their
+/// median and their interquartile range (the middle half of the rounds).
+///
+/// Each ratio compares two windows measured one right after the other, so
+/// a machine whose speed drifts over seconds (a frequency change, another
+/// tenant) changes both sides of a ratio alike and cancels out of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The median ratio.
+    pub median: f64,
+    /// The first quartile: a quarter of the rounds were below it.
+    pub q1: f64,
+    /// The third quartile: a quarter of the rounds were above it.
+    pub q3: f64,
+    /// How many rounds (ratios) there were.
+    pub rounds: usize,
+}
+
+impl Spread {
+    /// The median and quartiles of `ratios` (linear interpolation between
+    /// the nearest ranks). Panics on an empty list.
+    pub fn of(mut ratios: Vec<f64>) -> Spread {
+        assert!(!ratios.is_empty(), "a spread of no ratios");
+        ratios.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let x = (ratios.len() - 1) as f64 * q;
+            let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+            ratios[lo] + (ratios[hi] - ratios[lo]) * (x - lo as f64)
+        };
+        Spread {
+            median: at(0.5),
+            q1: at(0.25),
+            q3: at(0.75),
+            rounds: ratios.len(),
+        }
+    }
+
+    /// Above, around or below 1.0: what this run can say.
+    pub fn verdict(&self) -> Verdict {
+        if self.q1 > 1.0 {
+            Verdict::Slower
+        } else if self.q3 < 1.0 {
+            Verdict::Faster
+        } else {
+            Verdict::NotMeasurable
+        }
+    }
+}
+// ANCHOR_END: spread
 
 /// What the memory hog did to the host's memory.
 #[derive(Debug, Clone)]
@@ -177,8 +240,16 @@ pub struct Measurement {
     pub cpu: usize,
     /// The CPU the memory hog was pinned to (another one when there is one).
     pub mem_hog_cpu: usize,
+    /// How long the victim ran in each window of a round.
+    pub window: Duration,
     /// Alone, beside the CPU hog, alone again, beside the memory hog.
     pub phases: Vec<Phase>,
+    /// Per round: alone (both windows) vs beside the CPU hog.
+    pub cpu_hog: Spread,
+    /// Per round: alone vs alone again (no hog in either; about 1x).
+    pub again: Spread,
+    /// Per round: alone (both windows) vs beside the memory hog.
+    pub mem_hog: Spread,
     /// What the memory hog did to the host's available memory.
     pub memory: MemoryEffect,
     /// The pids of every hog we started (all killed and reaped by now).
@@ -186,7 +257,7 @@ pub struct Measurement {
 }
 
 impl Measurement {
-    /// The first phase, the victim alone: the baseline of every ratio.
+    /// The victim alone, every round: the baseline.
     pub fn alone(&self) -> &Stats {
         &self.phases[0].stats
     }
@@ -194,7 +265,7 @@ impl Measurement {
     pub fn with_cpu_hog(&self) -> &Stats {
         &self.phases[1].stats
     }
-    /// The victim alone again, after the CPU hog was killed.
+    /// The victim alone again, with the CPU hog stopped.
     pub fn alone_again(&self) -> &Stats {
         &self.phases[2].stats
     }
@@ -349,13 +420,18 @@ impl Default for Victim {
 
 // ANCHOR: victim_loop
 /// The latency-sensitive application: do one fixed unit of work after
-/// another for `window`, and time each one.
+/// another for `window`, time each one (appended to `latencies`), and
+/// return the units done per second.
 ///
 /// A unit is much shorter than the scheduler's time slice, so a hog on the
 /// same CPU shows up in two ways: fewer units per second (the CPU is shared)
 /// and a long tail (a unit that is preempted waits a whole slice of the hog).
-pub fn run_victim(victim: &mut Victim, window: Duration) -> Result<Stats> {
-    let mut latencies = Vec::with_capacity(1 << 16);
+pub fn run_victim(
+    victim: &mut Victim,
+    window: Duration,
+    latencies: &mut Vec<Duration>,
+) -> Result<f64> {
+    let before = latencies.len();
     let start = Instant::now();
     while start.elapsed() < window {
         check_interrupted()?;
@@ -363,7 +439,7 @@ pub fn run_victim(victim: &mut Victim, window: Duration) -> Result<Stats> {
         victim.unit();
         latencies.push(t0.elapsed());
     }
-    Stats::from_latencies(latencies, start.elapsed())
+    Ok((latencies.len() - before) as f64 / start.elapsed().as_secs_f64())
 }
 // ANCHOR_END: victim_loop
 
@@ -424,6 +500,38 @@ impl Hogs {
         Ok(pid)
     }
 }
+
+// ANCHOR: pause
+/// Stop a hog with SIGSTOP and wait until the kernel reports it stopped
+/// (state `T` in /proc/<pid>/stat): a stopped process is not runnable, so
+/// it takes no CPU time and touches no memory until SIGCONT.
+fn pause(pid: i32) -> Result<()> {
+    nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGSTOP)
+        .with_context(|| format!("kill({pid}, SIGSTOP)"))?;
+    let path = format!("/proc/{pid}/stat");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        if state == Some('T') {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "hog {pid} did not stop within 2 s of SIGSTOP (state {state:?} in {path})"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Let a stopped hog run again.
+fn resume(pid: i32) -> Result<()> {
+    nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGCONT)
+        .with_context(|| format!("kill({pid}, SIGCONT)"))
+}
+// ANCHOR_END: pause
 
 // ---------------------------------------------------------------------------
 // The hogs, from the inside
@@ -529,11 +637,26 @@ pub fn hog_size(asked_mib: u64, available: u64) -> u64 {
     asked_mib.saturating_mul(1 << 20).min(available / 4) >> 20
 }
 
-/// Run the four phases and return what was measured. Every hog is killed
-/// and reaped before this returns, whether it succeeds or not.
+/// How long the victim runs in one window of a round: a few scheduler time
+/// slices, so that a hog gets its fair share within each window.
+pub const WINDOW: Duration = Duration::from_millis(25);
+
+/// Shuffle four conditions (Fisher-Yates with xorshift64: a fixed seed, so
+/// every run measures in the same orders).
+fn shuffle(order: &mut [usize; 4], seed: &mut u64) {
+    for i in (1..order.len()).rev() {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        order.swap(i, (*seed % (i as u64 + 1)) as usize);
+    }
+}
+
+/// Run the rounds and return what was measured. Every hog is killed and
+/// reaped before this returns, whether it succeeds or not.
 pub fn measure(opts: &Options) -> Result<Measurement> {
     opts.validate()?;
-    let window = Duration::from_secs_f64(opts.seconds / 4.0);
+    let rounds = ((opts.seconds / (4.0 * WINDOW.as_secs_f64())) as usize).max(4);
     // A hog gives up by itself after this long, should everything else fail.
     let limit = opts.seconds * 2.0 + 10.0;
     let cpus = allowed_cpus()?;
@@ -543,68 +666,112 @@ pub fn measure(opts: &Options) -> Result<Measurement> {
     let mem_hog_cpu = cpus.get(1).copied().unwrap_or(cpu);
     let mut victim = Victim::new();
     let _pinned = AffinityGuard::pin(cpu)?;
-    let mut hog_pids = Vec::new();
-    let mut phases = Vec::new();
+    let mut hogs = Hogs::default();
+
+    let cpu_pid = hogs.start(&opts.exe, Hog::Cpu, cpu, 0, limit)?;
+    pause(cpu_pid)?;
+    let available_before = mem_available()?;
+    let mib = hog_size(opts.hog_mib, available_before);
+    ensure!(
+        mib >= 1,
+        "only {} of memory is available; not enough to run a memory hog safely",
+        report::bytes(available_before)
+    );
+    let mem_pid = hogs.start(&opts.exe, Hog::Mem, mem_hog_cpu, mib, limit)?;
+    let available_with_hog = mem_available()?;
+    let hog_rss = meminfo_field(&format!("/proc/{mem_pid}/status"), "VmRSS:")?;
+    pause(mem_pid)?;
 
     // Warm up: fault the victim's pages in and fill the caches.
-    run_victim(&mut victim, Duration::from_millis(50))?;
+    run_victim(&mut victim, Duration::from_millis(50), &mut Vec::new())?;
 
-    // ANCHOR: cpu_phases
-    phases.push(Phase {
-        hog: None,
-        stats: run_victim(&mut victim, window)?,
-    });
-    {
-        let mut hogs = Hogs::default();
-        hog_pids.push(hogs.start(&opts.exe, Hog::Cpu, cpu, 0, limit)?);
-        phases.push(Phase {
-            hog: Some(Hog::Cpu),
-            stats: run_victim(&mut victim, window)?,
-        });
-    } // the CPU hog is killed and reaped here
-    phases.push(Phase {
-        hog: None,
-        stats: run_victim(&mut victim, window)?,
-    });
-    // ANCHOR_END: cpu_phases
-    let memory = {
-        let available_before = mem_available()?;
-        let mib = hog_size(opts.hog_mib, available_before);
-        ensure!(
-            mib >= 1,
-            "only {} of memory is available; not enough to run a memory hog safely",
-            report::bytes(available_before)
-        );
-        let mut hogs = Hogs::default();
-        let pid = hogs.start(&opts.exe, Hog::Mem, mem_hog_cpu, mib, limit)?;
-        hog_pids.push(pid);
-        let available_with_hog = mem_available()?;
-        let hog_rss = meminfo_field(&format!("/proc/{pid}/status"), "VmRSS:")?;
-        phases.push(Phase {
-            hog: Some(Hog::Mem),
-            stats: run_victim(&mut victim, window)?,
-        });
-        MemoryEffect {
+    // ANCHOR: rounds
+    // Four windows a round, one right after the other: alone, beside the CPU
+    // hog, alone again, beside the memory hog, in an order shuffled anew
+    // every round (what ran just before a window, a hog that flushed the
+    // caches say, must not favour one condition). Each ratio compares windows
+    // of the same round, so the machine's own drift cancels out of it.
+    let mut latencies: [Vec<Duration>; 4] = Default::default();
+    let (mut cpu_ratios, mut again_ratios, mut mem_ratios) = (vec![], vec![], vec![]);
+    let mut order = [0, 1, 2, 3];
+    let mut seed: u64 = 0x5eed_f00d_7e57_ab1e;
+    for _ in 0..rounds {
+        shuffle(&mut order, &mut seed);
+        let mut units_per_s = [0.0; 4];
+        for &condition in &order {
+            let hog = [None, Some(cpu_pid), None, Some(mem_pid)][condition];
+            if let Some(pid) = hog {
+                resume(pid)?;
+            }
+            units_per_s[condition] = run_victim(&mut victim, WINDOW, &mut latencies[condition])?;
+            if let Some(pid) = hog {
+                pause(pid)?;
+            }
+        }
+        let [alone, with_cpu_hog, alone_again, with_mem_hog] = units_per_s;
+        // A slowdown is a throughput ratio: 2.0 means half the work done.
+        // The baseline of a hog's ratio is both "alone" windows of its round.
+        let baseline = (alone + alone_again) / 2.0;
+        cpu_ratios.push(baseline / with_cpu_hog);
+        again_ratios.push(alone / alone_again);
+        mem_ratios.push(baseline / with_mem_hog);
+    }
+    // ANCHOR_END: rounds
+    drop(hogs); // killed and reaped here
+    let elapsed = WINDOW * rounds as u32;
+    let kinds = [None, Some(Hog::Cpu), None, Some(Hog::Mem)];
+    let phases = kinds
+        .into_iter()
+        .zip(latencies)
+        .map(|(hog, l)| {
+            Ok(Phase {
+                hog,
+                stats: Stats::from_latencies(l, elapsed)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Measurement {
+        cpu,
+        mem_hog_cpu,
+        window: WINDOW,
+        phases,
+        cpu_hog: Spread::of(cpu_ratios),
+        again: Spread::of(again_ratios),
+        mem_hog: Spread::of(mem_ratios),
+        memory: MemoryEffect {
             hog_bytes: mib << 20,
             available_before,
             available_with_hog,
             hog_rss,
-        }
-    };
-    Ok(Measurement {
-        cpu,
-        mem_hog_cpu,
-        phases,
-        memory,
-        hog_pids,
+        },
+        hog_pids: vec![cpu_pid, mem_pid],
     })
 }
 
 // ---------------------------------------------------------------------------
 // The report
 
-/// The tables and the "what just happened" sentences.
+/// The heading of the sentences under the tables.
+pub const WORDS_HEADING: &str = "What the numbers say";
+
+/// A median and the middle half of the rounds: `2.01x (1.85x to 2.20x)`.
+fn spread(s: &Spread) -> String {
+    format!(
+        "{} ({} to {})",
+        report::ratio(s.median),
+        report::ratio(s.q1),
+        report::ratio(s.q3)
+    )
+}
+
+/// The tables and the sentences that read them.
 pub fn render(m: &Measurement) -> String {
+    render_tables(m) + "\n" + &render_words(m)
+}
+
+/// The victim's table (pooled latencies, median slowdown and the middle half
+/// of the rounds) and the host memory table.
+pub fn render_tables(m: &Measurement) -> String {
     let mut table = Table::new([
         "victim on CPU ".to_string() + &m.cpu.to_string(),
         "median".into(),
@@ -612,8 +779,10 @@ pub fn render(m: &Measurement) -> String {
         "max".into(),
         "units/s".into(),
         "slowdown".into(),
+        "middle half of rounds".into(),
     ]);
-    for (i, phase) in m.phases.iter().enumerate() {
+    let spreads = [None, Some(&m.cpu_hog), Some(&m.again), Some(&m.mem_hog)];
+    for ((i, phase), spread) in m.phases.iter().enumerate().zip(spreads) {
         let label = match (phase.hog, i) {
             (None, 0) => "alone".to_string(),
             (None, _) => "alone again".to_string(),
@@ -625,13 +794,21 @@ pub fn render(m: &Measurement) -> String {
             ),
         };
         let s = &phase.stats;
+        let (slowdown, middle) = match spread {
+            None => ("baseline".to_string(), String::new()),
+            Some(x) => (
+                report::ratio(x.median),
+                format!("{} to {}", report::ratio(x.q1), report::ratio(x.q3)),
+            ),
+        };
         table.row([
             label,
             report::duration(s.median),
             report::duration(s.p99),
             report::duration(s.max),
             report::measured(format!("{:.0}", s.throughput())),
-            report::ratio(s.slowdown_vs(m.alone())),
+            slowdown,
+            middle,
         ]);
     }
     let mem = &m.memory;
@@ -648,47 +825,83 @@ pub fn render(m: &Measurement) -> String {
         "the hog's resident memory (VmRSS)".to_string(),
         report::measured(report::bytes(mem.hog_rss)),
     ]);
+    table.render() + "\n" + &memory.render()
+}
 
-    let cpu_slowdown = m.with_cpu_hog().slowdown_vs(m.alone());
-    let again = m.alone_again().slowdown_vs(m.alone());
-    let mem_slowdown = m.with_mem_hog().slowdown_vs(m.alone());
-    let mut out = String::new();
-    out += &table.render();
-    out += "\n";
-    out += &memory.render();
-    out += "\n";
-    if cpu_slowdown >= 1.2 {
-        out += &format!(
-            "What just happened: the victim and the CPU hog were both runnable on CPU {cpu}, and\n\
-             the scheduler shares a CPU fairly between runnable tasks. The victim got {slow}\n\
-             slower, and a unit that lost the CPU waited out a whole time slice of the hog (see\n\
-             p99 and max). With the hog gone it was back to {again}. Nothing stops a neighbour\n\
-             from taking the CPU: the resource allocation problem of the traditional era.\n",
+// ANCHOR: words
+/// The sentences under the tables. Each one is chosen by the verdict of its
+/// interval, so that no sentence claims an effect its table does not show.
+pub fn render_words(m: &Measurement) -> String {
+    let rounds = m.cpu_hog.rounds;
+    let mut out = format!(
+        "{WORDS_HEADING} ({rounds} rounds of four {window} ms windows, each ratio taken within a round):\n",
+        window = m.window.as_millis(),
+    );
+    out += &match m.cpu_hog.verdict() {
+        Verdict::Slower => format!(
+            "The victim and the CPU hog were both runnable on CPU {cpu}, and the scheduler\n\
+             shares a CPU fairly between runnable tasks. Beside the hog the victim was\n\
+             {spread} slower, and a unit that lost the CPU waited out a time\n\
+             slice of the hog (see p99 and max). Nothing stops a neighbour from taking the\n\
+             CPU: the resource allocation problem of the traditional era.\n",
             cpu = m.cpu,
-            slow = report::ratio(cpu_slowdown),
-            again = report::ratio(again),
-        );
-    } else {
-        out += &format!(
-            "Note: the CPU hog slowed the victim by only {}: is its CPU already busy with\n\
-             something else, or does this machine not let us pin processes?\n",
-            report::ratio(cpu_slowdown)
-        );
-    }
+            spread = spread(&m.cpu_hog),
+        ),
+        Verdict::NotMeasurable | Verdict::Faster => format!(
+            "Note: beside the CPU hog the victim's slowdown was not measurable on this run:\n\
+             {spread}, and the middle half of the rounds includes or lies below\n\
+             1.00x. Is CPU {cpu} already busy with something else, or does this machine not\n\
+             let us pin processes?\n",
+            cpu = m.cpu,
+            spread = spread(&m.cpu_hog),
+        ),
+    };
+    out += &match m.again.verdict() {
+        Verdict::NotMeasurable => format!(
+            "With the hog stopped it was back to normal: alone vs alone again was\n\
+             {}, a range that includes 1.00x.\n",
+            spread(&m.again)
+        ),
+        Verdict::Slower | Verdict::Faster => format!(
+            "Alone vs alone again was {}, a range that does not include\n\
+             1.00x although no hog of ours ran in either window: that is this machine's own\n\
+             noise (another program, a change of CPU frequency), and every ratio of this run\n\
+             is about that uncertain.\n",
+            spread(&m.again)
+        ),
+    };
     out += &format!(
         "\nThe memory hog took {taken} of MemAvailable away from everyone else, and nothing\n\
-         stopped it either. Beside it (the hog ran on CPU {mem_cpu}) the victim's slowdown\n\
-         was {mem}. A memory hog costs its neighbours time through the caches and the\n\
-         memory bus they share, and far more once memory runs short (reclaim, swap, the\n\
-         OOM killer), which this demo takes care never to cause.\n",
-        mem_cpu = m.mem_hog_cpu,
+         stopped it either. ",
         taken = report::measured(report::bytes(
-            mem.available_before.saturating_sub(mem.available_with_hog)
+            m.memory
+                .available_before
+                .saturating_sub(m.memory.available_with_hog)
         )),
-        mem = report::ratio(mem_slowdown),
     );
+    out += &match m.mem_hog.verdict() {
+        Verdict::Slower => format!(
+            "Beside it (the hog ran on CPU {cpu}) the victim was\n\
+             {spread} slower: a memory hog costs its neighbours time through\n\
+             the caches and the memory bus they share, and",
+            cpu = m.mem_hog_cpu,
+            spread = spread(&m.mem_hog),
+        ),
+        Verdict::NotMeasurable | Verdict::Faster => format!(
+            "Beside it (the hog ran on CPU {cpu}) the victim's\n\
+             slowdown was not measurable on this run: {spread}, a range\n\
+             that includes or lies below 1.00x. Either this machine's shared cache and memory\n\
+             bus had room for both, or its noise hid a small cost. A memory hog costs\n\
+             its neighbours",
+            cpu = m.mem_hog_cpu,
+            spread = spread(&m.mem_hog),
+        ),
+    };
+    out += " far more once memory runs short\n\
+            (reclaim, swap, the OOM killer), which this demo takes care never to cause.\n";
     out
 }
+// ANCHOR_END: words
 
 /// The `noisy-neighbor` demo: catch Ctrl-C, measure, print.
 pub fn demo(out: &mut dyn Write, opts: &Options) -> Result<()> {
@@ -699,7 +912,8 @@ pub fn demo(out: &mut dyn Write, opts: &Options) -> Result<()> {
         "A victim loop does a fixed unit of work over and over and times each unit.\n\
          It runs alone, beside a process that spins on its CPU (both pinned to one CPU with\n\
          sched_setaffinity, so they really compete on any machine), alone again, and beside\n\
-         a process that fills and keeps writing a large buffer. {:.1} s in all.\n",
+         a process that fills and keeps writing a large buffer: in short rounds, each in a\n\
+         shuffled order, the hogs stopped (SIGSTOP) when it is not their turn. {:.1} s in all.\n",
         opts.seconds
     )?;
     out.flush()?;
