@@ -122,6 +122,8 @@ pub struct RunConfig {
     pub cgroups_path: Option<PathBuf>,
     /// Mount propagation of the root (`rprivate` by default).
     pub rootfs_propagation: Option<String>,
+    /// `--net`, `--subnet`, `--publish` (bundles: none, the engine's job).
+    pub net: crate::net::NetConfig,
 }
 
 // ANCHOR: docker_paths

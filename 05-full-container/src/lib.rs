@@ -45,6 +45,7 @@ pub mod exec;
 pub mod flags;
 pub mod image;
 pub mod lifecycle;
+pub mod net;
 pub mod oci;
 pub mod overlay;
 pub mod privileges;
