@@ -153,7 +153,7 @@ impl Netlink {
         link.attributes.push(LinkAttribute::IfName(name.into()));
         match self.request(
             RouteNetlinkMessage::GetLink(link),
-            0,
+            NLM_F_ACK,
             &format!("RTM_GETLINK {name}"),
         ) {
             Ok(answers) => Ok(answers.into_iter().find_map(|m| match m {
