@@ -182,6 +182,15 @@ pub struct RunArgs {
     /// Allow a device in the device cgroup, as `docker run`: 'b 7:* rwm' (repeatable).
     #[arg(long, value_name = "RULE")]
     pub device_cgroup_rule: Vec<String>,
+    /// Network: bridge (default as root, unless $TINCAN_NET says otherwise), none, host.
+    #[arg(long, value_name = "MODE")]
+    pub net: Option<String>,
+    /// The bridge's subnet (default: a free /24 such as 10.88.0.0/24).
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+    /// Forward a TCP port of the host's loopback to the container (repeatable).
+    #[arg(long, short = 'p', value_name = "HOSTPORT:CONTPORT[/tcp]")]
+    pub publish: Vec<String>,
     /// Print each set-up step and the system calls behind it.
     #[arg(long)]
     pub explain: bool,

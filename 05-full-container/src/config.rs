@@ -125,6 +125,8 @@ pub struct RunConfig {
     /// `--no-pivot`: enter the root with a move and chroot(2) instead of
     /// pivot_root(2), for a host whose `/` is the initramfs.
     pub no_pivot: bool,
+    /// `--net`, `--subnet`, `--publish` (bundles: none, the engine's job).
+    pub net: crate::net::NetConfig,
 }
 
 // ANCHOR: docker_paths

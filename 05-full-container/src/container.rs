@@ -70,11 +70,23 @@ pub fn run_with(
     // container runs instead of killing tincan half-way.
     step01::signals::catch(&step01::signals::FORWARDED)?;
     let filters = crate::seccomp::compile(&config.seccomp)?;
+    // Published ports are bound first: a port in use fails with nothing made.
+    let listeners = crate::net::bridge::bind_published(&config.net)?;
+    let with_hosts;
+    let config = match crate::net::hosts::with_mount(config, root) {
+        Some(c) => {
+            with_hosts = c;
+            &with_hosts
+        }
+        None => config,
+    };
     // 0. the state record: from here on, Drop (or the next tincan) cleans up.
     let mut res = Resources::claim(root, config, gate.as_ref().map(|g| g.bundle.clone()))?;
     explain.step("0", format_args!("state: {} (removed when the container ends, or by the next tincan if this one is killed)", res.dir().join("state.json").display()));
     // 2. cgroups, created before the child so that it never runs unlimited.
     let notes = res.create_cgroups(config)?;
+    // 1. the network's host side: bridge, address lease, NAT, /etc/hosts.
+    res.prepare_network(config, explain)?;
     // 3. the overlay's directories (it is mounted inside, by the child).
     if let Some(layer) = &res.state.overlay_dir {
         crate::overlay::make_layer_dirs(layer)?;
@@ -98,6 +110,9 @@ pub fn run_with(
         return hand_over(res, child, gate);
     }
     res.set_status(Status::Running)?;
+    if let Some(net) = &res.state.net {
+        listeners.into_iter().for_each(|l| l.serve(net.address));
+    }
     let exit = child.wait_forwarding()?;
     res.state.status = Status::Stopped;
     explain.step(
@@ -256,6 +271,7 @@ impl<'a> Resources<'a> {
             cgroups: Vec::new(),
             overlay_dir: config.overlay.then(|| dir.join("layer")),
             cgroups_path: config.cgroups_path.clone(),
+            net: None,
         };
         let lock = root.create(&state)?;
         Ok(Resources {
@@ -306,6 +322,27 @@ impl<'a> Resources<'a> {
         Ok(notes)
     }
 
+    /// `--net bridge`: the host's side, recorded before it is made.
+    fn prepare_network(&mut self, config: &RunConfig, explain: Explain) -> Result<()> {
+        if config.net.mode != crate::net::NetMode::Bridge {
+            return Ok(());
+        }
+        let hostname = config.hostname.as_deref().unwrap_or(&config.id);
+        let (root, state) = (self.root, &mut self.state);
+        crate::net::bridge::prepare(
+            root,
+            &config.net,
+            &config.id,
+            hostname,
+            |net| {
+                state.net = Some(net.clone());
+                root.save(state)
+            },
+            explain,
+        )?;
+        Ok(())
+    }
+
     /// `exec.fifo`, opened read-write (so the open does not wait for a
     /// writer); the child inherits it and blocks reading it.
     fn make_exec_fifo(&self) -> Result<OwnedFd> {
@@ -331,6 +368,9 @@ impl<'a> Resources<'a> {
         if let Some(cgroup) = &self.cgroup {
             // Every hierarchy's directory, devices and freezer included.
             cgroup.add(pid)?;
+        }
+        if let Some(net) = &self.state.net {
+            crate::net::bridge::attach(net, pid, explain)?;
         }
         explain_cgroup(config, self.cgroup.is_some(), notes, explain);
         self.root.save(&self.state)

@@ -11,6 +11,7 @@ use step03::limits::{Cpus, Limit};
 
 use crate::capabilities::ProcessCapabilities;
 use crate::config::{self, Limits, RunConfig, parse_env, parse_user, parse_volume};
+use crate::net::{NetConfig, NetMode};
 use step03::limits::docker::{parse_cpus, parse_memory, parse_pids};
 
 /// The namespaces every `tincan run` container gets, in the order
@@ -59,6 +60,12 @@ pub struct RunFlags {
     pub cap_drop: Vec<String>,
     /// `--device-cgroup-rule`.
     pub device_cgroup_rules: Vec<String>,
+    /// `--net` (default: [`crate::net::NetMode::default_for_run`]).
+    pub net: Option<String>,
+    /// `--subnet`.
+    pub subnet: Option<String>,
+    /// `--publish`.
+    pub publish: Vec<String>,
     /// The command.
     pub command: Vec<String>,
 }
@@ -132,9 +139,16 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
     // A user namespace only when not root: as root, tincan maps nothing
     // and keeps real uid 0 with reduced capabilities, as Docker does.
     let user = (!nix::unistd::geteuid().is_root()).then_some(Namespace::User);
+    let net = NetConfig::from_flags(
+        flags.net.as_deref(),
+        flags.subnet.as_deref(),
+        &flags.publish,
+    )?;
     let namespaces = user
         .into_iter()
         .chain(CONTAINER_NAMESPACES)
+        // `--net host`: no network namespace, the host's network.
+        .filter(|n| *n != Namespace::Net || net.mode != NetMode::Host)
         .map(config::Namespace::new)
         .collect();
     let args = if flags.command.is_empty() {
@@ -178,6 +192,7 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         cgroups_path: None,
         rootfs_propagation: None,
         no_pivot: false,
+        net,
     })
 }
 // ANCHOR_END: from_flags

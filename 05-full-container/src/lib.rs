@@ -47,6 +47,7 @@ pub mod flags;
 pub mod image;
 pub mod lifecycle;
 pub mod log;
+pub mod net;
 pub mod oci;
 pub mod overlay;
 pub mod privileges;

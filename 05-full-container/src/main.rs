@@ -142,6 +142,9 @@ fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
         cap_add: args.cap_add,
         cap_drop: args.cap_drop,
         device_cgroup_rules: args.device_cgroup_rule,
+        net: args.net,
+        subnet: args.subnet,
+        publish: args.publish,
         command: args.command,
     };
     let mut config = step05::config_from_flags(&flags)?;

@@ -34,6 +34,7 @@ fn run_args() -> Vec<&'static str> {
 fn run(state: &Path, args: &[&str]) -> Output {
     let rootfs = toolbox_rootfs();
     Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state)
         .args(run_args())
@@ -177,6 +178,7 @@ fn the_memory_limit_oom_kills_and_the_pids_limit_stops_a_fork_bomb() {
 fn toolbox_bundle(tag: &str, args: &[&str]) -> TempDir {
     let dir = TempDir::new(&format!("bundle-{tag}"));
     let ok = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .args(["spec", "--bundle"])
         .arg(dir.path())
         .stdout(Stdio::null())
@@ -202,6 +204,7 @@ fn oci(state: &Path, args: &[&str]) -> (bool, String, String) {
         state.join("tincan-stderr.txt"),
     );
     let status = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state)
         .args(args)
@@ -265,6 +268,7 @@ fn cleanup_after_kill_9_of_tincan_leaves_no_cgroup_and_no_process() {
     let id = "tincan-cg-kill9";
     let rootfs = toolbox_rootfs();
     let mut tincan = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state.path())
         .args(run_args())
@@ -335,6 +339,7 @@ fn on_an_initramfs_root_pivot_root_is_refused_in_one_line() {
     let state = TempDir::new("state-cg-initramfs");
     let rootfs = toolbox_rootfs();
     let out = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state.path())
         .arg("run")

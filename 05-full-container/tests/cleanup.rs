@@ -87,6 +87,7 @@ fn next_command_removes_what_a_killed_tincan_left() {
         cgroups: vec![left.cgroup.clone()],
         overlay_dir: Some(layer.clone()),
         cgroups_path: None,
+        net: None,
     };
     root.create(&state).expect("write state");
     // A live container next to it must be left alone.
@@ -103,6 +104,7 @@ fn next_command_removes_what_a_killed_tincan_left() {
 
     // The next tincan command, whatever it is, cleans up first.
     let out = Command::new(env!("CARGO_BIN_EXE_tincan"))
+        .env("TINCAN_NET", "none")
         .args([
             "--root".as_ref(),
             root.path().as_os_str(),

@@ -13,6 +13,7 @@ use common::{TINCAN, TempDir, assert_nothing_left, rootfs};
 /// monitor's stdout open). Returns success and stderr.
 fn tincan(state: &Path, errors: &Path, args: &[&str]) -> (bool, String) {
     let status = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state)
         .args(args)
@@ -84,6 +85,7 @@ fn ten_parallel_runs_all_succeed_and_leave_nothing() {
 fn bundle(image: &Path, i: usize) -> TempDir {
     let dir = TempDir::new(&format!("bundle-par-{i}"));
     let ok = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .args(["spec", "--bundle"])
         .arg(dir.path())
         .stdout(Stdio::null())

@@ -16,6 +16,7 @@ fn tincan(state: &Path, args: &[&str]) -> (bool, String) {
     // subdirectories as containers).
     let errors = state.join("tincan-stderr.txt");
     let status = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state)
         .args(args)
@@ -42,6 +43,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 fn bundle(tag: &str, image: &Path, out: &Path, script: &str) -> TempDir {
     let dir = TempDir::new(&format!("bundle-{tag}"));
     let ok = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .args(["spec", "--bundle"])
         .arg(dir.path())
         .status()

@@ -19,6 +19,7 @@ fn bundle(
 ) -> TempDir {
     let dir = TempDir::new(&format!("bundle-{tag}"));
     let ok = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .args(["spec", "--bundle"])
         .arg(dir.path())
         .stdout(Stdio::null())
@@ -45,6 +46,7 @@ fn bundle(
 /// `tincan run --bundle B ID`: success and stderr.
 fn run(state: &Path, bundle: &Path, id: &str) -> (bool, String) {
     let out = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state)
         .args(["run", "--bundle"])
@@ -148,6 +150,7 @@ fn relative_cgroups_path_and_cpu_shares_land_in_the_container_cgroup() {
     );
     // Look at the cgroup while the container runs.
     let mut child = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state.path())
         .args(["run", "--bundle"])
@@ -187,6 +190,7 @@ fn create_with_an_id_in_use_fails_and_touches_nothing() {
     let errors = out.path().join("stderr.txt");
     let tincan = |args: &[&str]| {
         let status = Command::new(TINCAN)
+            .env("TINCAN_NET", "none")
             .arg("--root")
             .arg(state.path())
             .args(args)

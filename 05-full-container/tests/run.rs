@@ -161,6 +161,7 @@ fn sigterm_to_tincan_reaches_the_container() {
     let image = rootfs("signal");
     let state = TempDir::new("state-signal");
     let mut child = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state.path())
         .args([
@@ -215,6 +216,7 @@ fn kill_9_of_tincan_kills_the_container_and_the_next_command_cleans_up() {
     let image = rootfs("kill9");
     let state = TempDir::new("state-kill9");
     let mut child = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state.path())
         .args([
@@ -364,6 +366,7 @@ fn rootless_user_is_root_only_inside_its_user_namespace() {
     std::os::unix::fs::chown(state.path(), Some(65534), Some(65534)).expect("chown state dir");
     let script = "id -u; cat /proc/self/uid_map; echo x > /written && cat /written";
     let out = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state.path())
         .args([
@@ -396,6 +399,7 @@ fn rootless_user_is_root_only_inside_its_user_namespace() {
     );
     // Limits need cgroups, which an unprivileged user does not get here.
     let out = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
         .arg("--root")
         .arg(state.path())
         .args([
@@ -427,6 +431,7 @@ fn kill_9_at_any_moment_of_set_up_leaves_nothing_after_cleanup() {
     for (i, delay_ms) in [0u64, 1, 2, 3, 5, 8, 12, 20].into_iter().enumerate() {
         let name = format!("tincan-setup-{i}");
         let mut child = Command::new(TINCAN)
+            .env("TINCAN_NET", "none")
             .arg("--root")
             .arg(state.path())
             .args([

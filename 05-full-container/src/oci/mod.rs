@@ -159,6 +159,7 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
     let sysctl = linux::sysctl(&linux, &namespaces)?;
     let (limits, devices) = resources::convert(&linux)?;
     Ok(RunConfig {
+        net: Default::default(),
         id: id.to_string(),
         rootfs,
         overlay: false,

@@ -130,6 +130,9 @@ pub struct State {
     /// `/libpod_parent/libpod-<id>`) instead of `tincan/<id>`.
     #[serde(default)]
     pub cgroups_path: Option<PathBuf>,
+    /// Its network on the host (`--net bridge`): address lease, veth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<crate::net::NetState>,
 }
 // ANCHOR_END: state
 
@@ -273,6 +276,9 @@ impl StateRoot {
             check_ours(cgroup, state.cgroups_path.as_deref())?;
         }
         step03::remove::destroy_dirs(&state.cgroups)?;
+        if let Some(net) = &state.net {
+            crate::net::bridge::teardown(self, net)?;
+        }
         if let Some(dir) = &state.overlay_dir {
             crate::overlay::remove_layer_dir(dir)?;
         }

@@ -87,6 +87,7 @@ pub fn tincan(state: &Path, args: &[&str]) -> Output {
         .arg(state)
         .args(args)
         .env("TINCAN_REDACT", "1")
+        .env("TINCAN_NET", "none")
         .output()
         .expect("run tincan")
 }
@@ -101,7 +102,8 @@ pub fn tincan_without_cap(state: &Path, args: &[&str], cap: caps::Capability) ->
         .arg("--root")
         .arg(state)
         .args(args)
-        .env("TINCAN_REDACT", "1");
+        .env("TINCAN_REDACT", "1")
+        .env("TINCAN_NET", "none");
     // SAFETY: between fork and exec the closure only makes one prctl(2)
     // call, which allocates nothing and takes no lock.
     unsafe {
