@@ -310,12 +310,15 @@ impl<'a> Resources<'a> {
         self.root.save(&self.state)?;
         // The device allowlist: v1's devices controller, or on v2 an eBPF
         // program attached to the one directory.
-        match cgroup.controller_dir(step03::cgroup::Controller::Devices) {
-            Some(dir) => step03::devices::allow_v1(&dir, &config.devices)?,
-            None if cgroup.version() == step03::Version::V2 => {
+        // (v2 has no devices files: its one directory is no devices
+        // controller's, so the version decides, not the directory.)
+        let devices = cgroup.controller_dir(step03::cgroup::Controller::Devices);
+        match (cgroup.version(), devices) {
+            (step03::Version::V2, _) => {
                 step03::devices::attach_v2(&cgroup.dirs()[0], &config.devices)?
             }
-            None => bail!(
+            (step03::Version::V1, Some(dir)) => step03::devices::allow_v1(&dir, &config.devices)?,
+            (step03::Version::V1, None) => bail!(
                 "no way to enforce the device allowlist here (no v1 devices controller, no cgroup v2)"
             ),
         }
