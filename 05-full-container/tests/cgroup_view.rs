@@ -176,23 +176,7 @@ fn the_memory_limit_oom_kills_and_the_pids_limit_stops_a_fork_bomb() {
 
 /// An OCI bundle around the toolbox rootfs, running `args`.
 fn toolbox_bundle(tag: &str, args: &[&str]) -> TempDir {
-    let dir = TempDir::new(&format!("bundle-{tag}"));
-    let ok = Command::new(TINCAN)
-        .env("TINCAN_NET", "none")
-        .args(["spec", "--bundle"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .status()
-        .expect("tincan spec");
-    assert!(ok.success());
-    let path = dir.path().join("config.json");
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
-    json["root"]["path"] = toolbox_rootfs().to_str().expect("utf-8").into();
-    json["process"]["args"] = serde_json::json!(args);
-    json["process"]["terminal"] = false.into();
-    std::fs::write(&path, json.to_string()).expect("write config.json");
-    dir
+    common::spec_bundle(tag, &toolbox_rootfs(), args, |_| {})
 }
 
 /// The OCI verbs, with the state root `state`: success, stdout, stderr.

@@ -83,24 +83,10 @@ fn ten_parallel_runs_all_succeed_and_leave_nothing() {
 /// A bundle from `tincan spec` that runs `sh -c 'exit 0'`, with a cgroup path of
 /// its own.
 fn bundle(image: &Path, i: usize) -> TempDir {
-    let dir = TempDir::new(&format!("bundle-par-{i}"));
-    let ok = Command::new(TINCAN)
-        .env("TINCAN_NET", "none")
-        .args(["spec", "--bundle"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .status()
-        .expect("spec");
-    assert!(ok.success());
-    let path = dir.path().join("config.json");
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
-    json["root"]["path"] = image.to_str().expect("utf-8").into();
-    json["process"]["args"] = serde_json::json!(["/bin/sh", "-c", "exit 0"]);
-    json["process"]["terminal"] = false.into();
-    json["linux"]["cgroupsPath"] = format!("/tincan/tincan-cycle-{i}").into();
-    std::fs::write(&path, json.to_string()).expect("write");
-    dir
+    let tag = format!("par-{i}");
+    common::spec_bundle(&tag, image, &["/bin/sh", "-c", "exit 0"], |json| {
+        json["linux"]["cgroupsPath"] = format!("/tincan/tincan-cycle-{i}").into();
+    })
 }
 
 #[test]

@@ -41,27 +41,9 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 /// A bundle from `tincan spec`, running `script` with `out` bound at /out.
 fn bundle(tag: &str, image: &Path, out: &Path, script: &str) -> TempDir {
-    let dir = TempDir::new(&format!("bundle-{tag}"));
-    let ok = Command::new(TINCAN)
-        .env("TINCAN_NET", "none")
-        .args(["spec", "--bundle"])
-        .arg(dir.path())
-        .status()
-        .expect("spec");
-    assert!(ok.success());
-    let path = dir.path().join("config.json");
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
-    json["root"]["path"] = image.to_str().expect("utf-8").into();
-    json["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
-    json["mounts"]
-        .as_array_mut()
-        .expect("mounts")
-        .push(serde_json::json!({
-            "destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]
-        }));
-    std::fs::write(&path, json.to_string()).expect("write");
-    dir
+    common::spec_bundle(tag, image, &["/bin/sh", "-c", script], |json| {
+        common::bind_out(json, out)
+    })
 }
 
 #[test]

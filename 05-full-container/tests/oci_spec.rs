@@ -17,30 +17,10 @@ fn bundle(
     script: &str,
     edit: impl FnOnce(&mut serde_json::Value),
 ) -> TempDir {
-    let dir = TempDir::new(&format!("bundle-{tag}"));
-    let ok = Command::new(TINCAN)
-        .env("TINCAN_NET", "none")
-        .args(["spec", "--bundle"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .status()
-        .expect("spec");
-    assert!(ok.success());
-    let path = dir.path().join("config.json");
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
-    json["root"]["path"] = image.to_str().expect("utf-8").into();
-    json["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
-    json["process"]["terminal"] = false.into();
-    json["mounts"]
-        .as_array_mut()
-        .expect("mounts")
-        .push(serde_json::json!({
-            "destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]
-        }));
-    edit(&mut json);
-    std::fs::write(&path, json.to_string()).expect("write");
-    dir
+    common::spec_bundle(tag, image, &["/bin/sh", "-c", script], |json| {
+        common::bind_out(json, out);
+        edit(json);
+    })
 }
 
 /// `tincan run --bundle B ID`: success and stderr.

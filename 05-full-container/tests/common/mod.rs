@@ -146,3 +146,42 @@ pub fn assert_nothing_left(state: &Path, name: &str) {
     );
     assert!(!cgroup_exists(name), "cgroup tincan/{name} left behind");
 }
+
+/// An OCI bundle from `tincan spec` around the image `rootfs`, running
+/// `args` without a terminal, then changed by `edit` (more mounts, a
+/// cgroup path...). Removed when dropped.
+pub fn spec_bundle(
+    tag: &str,
+    rootfs: &Path,
+    args: &[&str],
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> TempDir {
+    let dir = TempDir::new(&format!("bundle-{tag}"));
+    let ok = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
+        .args(["spec", "--bundle"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("tincan spec");
+    assert!(ok.success(), "tincan spec failed");
+    let path = dir.path().join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    json["root"]["path"] = rootfs.to_str().expect("utf-8").into();
+    json["process"]["args"] = serde_json::json!(args);
+    json["process"]["terminal"] = false.into();
+    edit(&mut json);
+    std::fs::write(&path, json.to_string()).expect("write config.json");
+    dir
+}
+
+/// Add a read-write bind of the host directory `out` at /out.
+pub fn bind_out(json: &mut serde_json::Value, out: &Path) {
+    json["mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(serde_json::json!({
+            "destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]
+        }));
+}
