@@ -398,6 +398,7 @@ impl Machine {
     // ANCHOR: run_loop
     /// Run the vCPU, handling its exits, until `until`.
     pub fn run(&mut self, until: Until) -> Result<Exits> {
+        // ANCHOR: lab-01-kvm-run
         let mut exits = Exits::default();
         while exits.total() < MAX_EXITS {
             // KVM_RUN runs guest code on the real CPU until the guest does
@@ -459,6 +460,7 @@ impl Machine {
             }
         }
         bail!("KVM_RUN: the guest exited {MAX_EXITS} times without halting")
+        // ANCHOR_END: lab-01-kvm-run
     }
     // ANCHOR_END: run_loop
 

@@ -27,6 +27,7 @@ use crate::sandbox::{Exit, Sandbox};
 /// Mount a fresh /proc for the calling process's PID namespace. Call it in a
 /// child that is in new PID and mount namespaces (a `child_setup` hook).
 pub fn mount_fresh_proc() -> Result<()> {
+    // ANCHOR: lab-02-proc-mount
     // Our new mount namespace started as a copy of the host's, with the same
     // propagation: if / is "shared", mounting here would show on the host.
     crate::mount::make_root_private()?;
@@ -39,6 +40,7 @@ pub fn mount_fresh_proc() -> Result<()> {
     )
     .context("mount proc at /proc")?;
     Ok(())
+    // ANCHOR_END: lab-02-proc-mount
 }
 // ANCHOR_END: fresh_proc
 

@@ -83,6 +83,7 @@ fn render(map: &[IdMap]) -> String {
 /// Write the uid/gid maps of `pid`, which must be in a new user namespace
 /// and not have used its ids yet (each file can be written only once).
 pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
+    // ANCHOR: lab-02-uid-map
     let proc = format!("/proc/{pid}");
     // Only a parent with CAP_SETGID over the parent namespace may let the
     // child keep setgroups(2); everyone else has to give it up before the
@@ -96,6 +97,7 @@ pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
     fs::write(format!("{proc}/gid_map"), render(&maps.gids))
         .with_context(|| format!("write {proc}/gid_map ({:?})", render(&maps.gids)))?;
     Ok(())
+    // ANCHOR_END: lab-02-uid-map
 }
 // ANCHOR_END: write_maps
 

@@ -50,6 +50,7 @@ pub fn apply_v2(dir: &Path, cpus: Option<Cpus>, weight: Option<u64>) -> Result<(
 
 /// Read v1 CPU statistics: throttling from `cpu`, usage from `cpuacct`.
 pub fn stats_v1(cpu: Option<&Path>, cpuacct: Option<&Path>, stats: &mut Stats) -> Result<()> {
+    // ANCHOR: lab-03-cpu-stat-v1
     if let Some(dir) = cpu {
         stats.cpu_periods = keyed(dir, "cpu.stat", "nr_periods")?;
         stats.cpu_throttled_periods = keyed(dir, "cpu.stat", "nr_throttled")?;
@@ -59,13 +60,16 @@ pub fn stats_v1(cpu: Option<&Path>, cpuacct: Option<&Path>, stats: &mut Stats) -
         stats.cpu_usage = read_u64(dir, "cpuacct.usage")?.map(Duration::from_nanos);
     }
     Ok(())
+    // ANCHOR_END: lab-03-cpu-stat-v1
 }
 
 /// Read v2 CPU statistics, all from `cpu.stat` (microseconds).
 pub fn stats_v2(dir: &Path, stats: &mut Stats) -> Result<()> {
+    // ANCHOR: lab-03-cpu-stat-v2
     stats.cpu_usage = keyed(dir, "cpu.stat", "usage_usec")?.map(Duration::from_micros);
     stats.cpu_periods = keyed(dir, "cpu.stat", "nr_periods")?;
     stats.cpu_throttled_periods = keyed(dir, "cpu.stat", "nr_throttled")?;
     stats.cpu_throttled = keyed(dir, "cpu.stat", "throttled_usec")?.map(Duration::from_micros);
     Ok(())
+    // ANCHOR_END: lab-03-cpu-stat-v2
 }

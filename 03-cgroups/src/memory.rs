@@ -22,6 +22,7 @@ const V1_UNLIMITED: u64 = 1 << 62;
 // ANCHOR: memory_v1
 /// Set the memory limit on v1, and make memory+swap the same (no swap).
 pub fn apply_v1(dir: &Path, limit: Limit, notes: &mut Vec<String>) -> Result<()> {
+    // ANCHOR: lab-03-memory-limit-v1
     let value = match limit {
         Limit::Max => "-1".to_string(),
         Limit::Value(n) => n.to_string(),
@@ -36,12 +37,14 @@ pub fn apply_v1(dir: &Path, limit: Limit, notes: &mut Vec<String>) -> Result<()>
             .push("swap is not limited: this kernel has no swap accounting (swapaccount=1)".into());
     }
     Ok(())
+    // ANCHOR_END: lab-03-memory-limit-v1
 }
 // ANCHOR_END: memory_v1
 
 // ANCHOR: memory_v2
 /// Set the memory limit on v2, and forbid swap.
 pub fn apply_v2(dir: &Path, limit: Limit, notes: &mut Vec<String>) -> Result<()> {
+    // ANCHOR: lab-03-memory-limit-v2
     write(dir, "memory.max", &limit.to_v2())?;
     if dir.join("memory.swap.max").exists() {
         write(
@@ -53,6 +56,7 @@ pub fn apply_v2(dir: &Path, limit: Limit, notes: &mut Vec<String>) -> Result<()>
         notes.push("swap is not limited: this kernel has no memory.swap.max".into());
     }
     Ok(())
+    // ANCHOR_END: lab-03-memory-limit-v2
 }
 // ANCHOR_END: memory_v2
 

@@ -15,7 +15,9 @@ use crate::limits::Limit;
 // ANCHOR: pids
 /// Set the process limit (same file on both versions).
 pub fn apply(dir: &Path, limit: Limit) -> Result<()> {
+    // ANCHOR: lab-03-pids-limit
     write(dir, "pids.max", &limit.to_v2())
+    // ANCHOR_END: lab-03-pids-limit
 }
 // ANCHOR_END: pids
 

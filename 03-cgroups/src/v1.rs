@@ -156,11 +156,13 @@ impl Cgroup for V1Cgroup {
 
     // ANCHOR: add_v1
     fn add(&self, pid: Pid) -> Result<()> {
+        // ANCHOR: lab-03-cgroup-place-v1
         // One write per hierarchy: the process joins each controller's group.
         for dir in self.unique_dirs() {
             write(&dir, "cgroup.procs", &pid.to_string())?;
         }
         Ok(())
+        // ANCHOR_END: lab-03-cgroup-place-v1
     }
     // ANCHOR_END: add_v1
 

@@ -158,8 +158,10 @@ impl Cgroup for V2Cgroup {
 
     // ANCHOR: add_v2
     fn add(&self, pid: Pid) -> Result<()> {
+        // ANCHOR: lab-03-cgroup-place-v2
         // One write moves the process for every controller at once.
         write(&self.dir, "cgroup.procs", &pid.to_string())
+        // ANCHOR_END: lab-03-cgroup-place-v2
     }
     // ANCHOR_END: add_v2
 

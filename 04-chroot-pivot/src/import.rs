@@ -48,6 +48,7 @@ fn open_archive(tarball: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
 /// The path an entry may be written to, relative to the target, or an error
 /// naming the entry. `./a/b` is fine; `/a`, `../a` and `a/../../b` are not.
 pub fn safe_relative(entry: &Path) -> Result<PathBuf> {
+    // ANCHOR: lab-04-tar-dotdot
     let mut clean = PathBuf::new();
     for component in entry.components() {
         match component {
@@ -64,6 +65,7 @@ pub fn safe_relative(entry: &Path) -> Result<PathBuf> {
         }
     }
     Ok(clean)
+    // ANCHOR_END: lab-04-tar-dotdot
 }
 // ANCHOR_END: safe_path
 

@@ -84,6 +84,7 @@ pub fn bind_onto_itself(dir: &Path) -> Result<()> {
 /// The pivot itself: make the mount at `new_root` the root of this mount
 /// namespace, then unmount the old root, so that no path leads back to it.
 pub fn switch_root(new_root: &Path) -> Result<()> {
+    // ANCHOR: lab-04-pivot-root
     // pivot_root(".", ".") needs no directory for the old root: the old
     // root ends up mounted on top of the new one, at `/`. (A put_old
     // directory would be created in the rootfs itself, which other
@@ -98,6 +99,7 @@ pub fn switch_root(new_root: &Path) -> Result<()> {
     umount2(".", MntFlags::MNT_DETACH).context("umount2 the old root (MNT_DETACH)")?;
     chdir("/").context("chdir / after pivot_root")?;
     Ok(())
+    // ANCHOR_END: lab-04-pivot-root
 }
 // ANCHOR_END: switch_root
 

@@ -258,6 +258,7 @@ pub fn current(set: CapSet) -> Result<CapabilitySet> {
 /// that are already out of the bounding set are left alone: they cannot be
 /// raised again, and trying (this host lacks `CAP_SYS_RESOURCE`) is an error.
 pub fn drop_bounding(keep: &CapabilitySet) -> Result<()> {
+    // ANCHOR: lab-05-drop-caps-bounding
     for cap in current_bounding()? {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap)
@@ -265,6 +266,7 @@ pub fn drop_bounding(keep: &CapabilitySet) -> Result<()> {
         }
     }
     Ok(())
+    // ANCHOR_END: lab-05-drop-caps-bounding
 }
 // ANCHOR_END: drop_bounding
 
@@ -277,6 +279,7 @@ pub fn drop_bounding(keep: &CapabilitySet) -> Result<()> {
 /// shrink effective first, then inheritable, then permitted; ambient last,
 /// since an ambient capability must be both permitted and inheritable.
 pub fn apply(sets: &ProcessCapabilities) -> Result<()> {
+    // ANCHOR: lab-05-drop-caps-apply
     let steps = [
         (CapSet::Effective, &sets.effective),
         (CapSet::Inheritable, &sets.inheritable),
@@ -289,6 +292,7 @@ pub fn apply(sets: &ProcessCapabilities) -> Result<()> {
     caps::set(None, CapSet::Ambient, &sets.ambient.to_hash())
         .map_err(|e| anyhow::anyhow!("prctl PR_CAP_AMBIENT_RAISE {}: {e}", names(&sets.ambient)))?;
     Ok(())
+    // ANCHOR_END: lab-05-drop-caps-apply
 }
 // ANCHOR_END: apply
 

@@ -198,9 +198,11 @@ fn explain_exec(config: &RunConfig, program: &step02::Program, explain: Explain)
 
 /// The gate of `create`: block until `tincan start` writes a byte.
 fn wait_for_start(fifo: OwnedFd) -> Result<()> {
+    // ANCHOR: lab-05-start-gate-wait
     let mut byte = [0u8; 1];
     nix::unistd::read(&fifo, &mut byte).context("wait on exec.fifo for `tincan start`")?;
     Ok(())
+    // ANCHOR_END: lab-05-start-gate-wait
 }
 
 /// Rootless, an unprivileged user has no cgroups on this kind of host,

@@ -97,6 +97,7 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
             state.status
         );
     }
+    // ANCHOR: lab-05-start-gate-release
     let fifo = root.dir(id).join(EXEC_FIFO);
     // O_NONBLOCK: if nobody reads the FIFO (the container died), fail at once (ENXIO).
     let file = std::fs::OpenOptions::new()
@@ -106,6 +107,7 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
         .with_context(|| format!("open {} (is the container still there?)", fifo.display()))?;
     std::io::Write::write_all(&mut &file, b"s")
         .with_context(|| format!("write {}", fifo.display()))?;
+    // ANCHOR_END: lab-05-start-gate-release
     state.status = Status::Running;
     root.save(&state)
 }

@@ -55,9 +55,11 @@ pub(super) fn child(
         if plan.become_root {
             become_root(plan.drop_groups)?;
         }
+        // ANCHOR: lab-02-hostname
         if let Some(name) = &plan.hostname {
             nix::unistd::sethostname(name).with_context(|| format!("sethostname({name:?})"))?;
         }
+        // ANCHOR_END: lab-02-hostname
         if plan.new_time {
             crate::time::enter_new_time_namespace(plan.time_offsets)?;
         }

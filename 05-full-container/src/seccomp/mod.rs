@@ -304,10 +304,12 @@ impl Filters {
     /// tincan's own set-up calls (`mount`, `pivot_root`) would be refused too.
     /// It performs no allocation, so it is safe between `fork` and `execve`.
     pub fn install(&self) -> Result<()> {
+        // ANCHOR: lab-05-seccomp-install
         for program in &self.programs {
             seccompiler::apply_filter(program).context("seccomp(SECCOMP_SET_MODE_FILTER)")?;
         }
         Ok(())
+        // ANCHOR_END: lab-05-seccomp-install
     }
     // ANCHOR_END: install
 
