@@ -180,25 +180,9 @@ fn toolbox_bundle(tag: &str, args: &[&str]) -> TempDir {
 }
 
 /// The OCI verbs, with the state root `state`: success, stdout, stderr.
-/// Output goes to files, not pipes: the monitor of `create` keeps its
-/// stdout open for the container, so waiting for end-of-file would hang.
 fn oci(state: &Path, args: &[&str]) -> (bool, String, String) {
-    let (out, err) = (
-        state.join("tincan-stdout.txt"),
-        state.join("tincan-stderr.txt"),
-    );
-    let status = Command::new(TINCAN)
-        .env("TINCAN_NET", "none")
-        .arg("--root")
-        .arg(state)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("stdout file"))
-        .stderr(std::fs::File::create(&err).expect("stderr file"))
-        .status()
-        .expect("run tincan");
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    (status.success(), read(&out), read(&err))
+    let out = common::tincan_quiet(state, state, args);
+    (out.ok, out.stdout, out.stderr)
 }
 
 fn status_of(state: &Path, id: &str) -> String {

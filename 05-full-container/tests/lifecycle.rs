@@ -4,31 +4,16 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TINCAN, TempDir, assert_nothing_left, rootfs};
+use common::{TempDir, assert_nothing_left, rootfs};
 
-/// Run tincan with stdio detached: the monitor of `create` keeps its
-/// stdout open for the container, so waiting for end-of-file would hang.
+/// Run tincan with stdio in files (see `common::tincan_quiet`), inside the
+/// state directory, which the test removes (tincan lists only
+/// subdirectories as containers). Returns success and stderr.
 fn tincan(state: &Path, args: &[&str]) -> (bool, String) {
-    // Inside the state directory, which the test removes (tincan lists only
-    // subdirectories as containers).
-    let errors = state.join("tincan-stderr.txt");
-    let status = Command::new(TINCAN)
-        .env("TINCAN_NET", "none")
-        .arg("--root")
-        .arg(state)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&errors).expect("stderr file"))
-        .status()
-        .expect("run tincan");
-    (
-        status.success(),
-        std::fs::read_to_string(&errors).unwrap_or_default(),
-    )
+    let out = common::tincan_quiet(state, state, args);
+    (out.ok, out.stderr)
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

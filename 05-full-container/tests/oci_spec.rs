@@ -165,33 +165,17 @@ fn create_with_an_id_in_use_fails_and_touches_nothing() {
     let state = TempDir::new("state-oci-dup");
     let out = TempDir::new("out-oci-dup");
     let b = bundle("oci-dup", image.path(), out.path(), "sleep 600", |_| {});
-    // stderr to a file, not a pipe: the monitor of `create` keeps the
-    // descriptors it was given, so waiting for end-of-file would hang.
-    let errors = out.path().join("stderr.txt");
     let tincan = |args: &[&str]| {
-        let status = Command::new(TINCAN)
-            .env("TINCAN_NET", "none")
-            .arg("--root")
-            .arg(state.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&errors).expect("stderr file"))
-            .status()
-            .expect("run tincan");
-        let stderr = std::fs::read_to_string(&errors).unwrap_or_default();
-        (status, stderr)
+        let out = common::tincan_quiet(state.path(), out.path(), args);
+        (out.ok, out.stderr)
     };
     let bundle_arg = b.path().to_str().expect("utf-8");
     let (first, err) = tincan(&["create", "--bundle", bundle_arg, "tincan-oci-dup"]);
-    assert!(first.success(), "{err}");
+    assert!(first, "{err}");
     let before =
         std::fs::read_to_string(state.path().join("tincan-oci-dup/state.json")).expect("state");
     let (second, err) = tincan(&["create", "--bundle", bundle_arg, "tincan-oci-dup"]);
-    assert!(
-        !second.success(),
-        "a second create with the same id succeeded"
-    );
+    assert!(!second, "a second create with the same id succeeded");
     assert!(
         err.contains("already exists") && err.lines().count() == 1,
         "{err}"
@@ -200,8 +184,8 @@ fn create_with_an_id_in_use_fails_and_touches_nothing() {
         .expect("state kept");
     assert_eq!(before, after, "the first container's state is untouched");
     let (state_json, _) = tincan(&["state", "tincan-oci-dup"]);
-    assert!(state_json.success(), "the first container is still known");
+    assert!(state_json, "the first container is still known");
     let (deleted, err) = tincan(&["delete", "--force", "tincan-oci-dup"]);
-    assert!(deleted.success(), "{err}");
+    assert!(deleted, "{err}");
     assert_nothing_left(state.path(), "tincan-oci-dup");
 }

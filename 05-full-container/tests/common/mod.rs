@@ -185,3 +185,36 @@ pub fn bind_out(json: &mut serde_json::Value, out: &Path) {
             "destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]
         }));
 }
+
+/// What a tincan command printed, and whether it succeeded.
+pub struct Quiet {
+    /// Exit status 0.
+    pub ok: bool,
+    /// Its stdout.
+    pub stdout: String,
+    /// Its stderr.
+    pub stderr: String,
+}
+
+/// Run tincan with its output in files under `dir`, not in pipes: the
+/// monitor of `create` keeps the descriptors it was given for the
+/// container, so waiting for end-of-file on a pipe would hang.
+pub fn tincan_quiet(state: &Path, dir: &Path, args: &[&str]) -> Quiet {
+    let (out, err) = (dir.join("tincan-stdout.txt"), dir.join("tincan-stderr.txt"));
+    let status = Command::new(TINCAN)
+        .env("TINCAN_NET", "none")
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .status()
+        .expect("run tincan");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    Quiet {
+        ok: status.success(),
+        stdout: read(&out),
+        stderr: read(&err),
+    }
+}
