@@ -26,9 +26,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 /// A bundle from `tincan spec`, running `script` with `out` bound at /out.
 fn bundle(tag: &str, image: &Path, out: &Path, script: &str) -> TempDir {
-    common::spec_bundle(tag, image, &["/bin/sh", "-c", script], |json| {
-        common::bind_out(json, out)
-    })
+    common::script_bundle(tag, image, out, script, |_| {})
 }
 
 #[test]

@@ -9,39 +9,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{TempDir, assert_nothing_left, rootfs, stderr, stdout, tincan};
-
-/// A bundle from `tincan spec` running `script`, with `out` bound at /out,
-/// then changed by `edit`.
-fn bundle(
-    tag: &str,
-    image: &Path,
-    out: &Path,
-    script: &str,
-    edit: impl FnOnce(&mut serde_json::Value),
-) -> TempDir {
-    let dir = TempDir::new(&format!("bundle-{tag}"));
-    let ok = Command::new(common::TINCAN)
-        .args(["spec", "--bundle"])
-        .arg(dir.path())
-        .status()
-        .expect("spec");
-    assert!(ok.success());
-    let path = dir.path().join("config.json");
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
-    json["root"]["path"] = image.to_str().expect("utf-8").into();
-    json["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
-    json["mounts"]
-        .as_array_mut()
-        .expect("mounts")
-        .push(serde_json::json!({
-            "destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]
-        }));
-    edit(&mut json);
-    std::fs::write(&path, json.to_string()).expect("write");
-    dir
-}
+use common::{
+    TempDir, assert_nothing_left, rootfs, script_bundle as bundle, stderr, stdout, tincan,
+};
 
 /// A `sleep` in a new namespace of `kind` (unshare(1)), killed when
 /// dropped: the namespace the container joins, owned by the test.

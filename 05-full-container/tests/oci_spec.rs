@@ -6,22 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{TINCAN, TempDir, assert_nothing_left, rootfs};
-
-/// A bundle from `tincan spec`, running `script` with `out` bound at
-/// /out, changed by `edit`.
-fn bundle(
-    tag: &str,
-    image: &Path,
-    out: &Path,
-    script: &str,
-    edit: impl FnOnce(&mut serde_json::Value),
-) -> TempDir {
-    common::spec_bundle(tag, image, &["/bin/sh", "-c", script], |json| {
-        common::bind_out(json, out);
-        edit(json);
-    })
-}
+use common::{TINCAN, TempDir, assert_nothing_left, rootfs, script_bundle as bundle};
 
 /// `tincan run --bundle B ID`: success and stderr.
 fn run(state: &Path, bundle: &Path, id: &str) -> (bool, String) {

@@ -218,3 +218,18 @@ pub fn tincan_quiet(state: &Path, dir: &Path, args: &[&str]) -> Quiet {
         stderr: read(&err),
     }
 }
+
+/// [`spec_bundle`] running `sh -c script`, with `out` bound at /out, then
+/// changed by `edit`.
+pub fn script_bundle(
+    tag: &str,
+    image: &Path,
+    out: &Path,
+    script: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> TempDir {
+    spec_bundle(tag, image, &["/bin/sh", "-c", script], |json| {
+        bind_out(json, out);
+        edit(json);
+    })
+}
