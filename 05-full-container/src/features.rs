@@ -15,26 +15,6 @@ pub const OCI_VERSION_MIN: &str = "1.0.0";
 /// The newest runtime-spec version tincan knows.
 pub const OCI_VERSION_MAX: &str = "1.1.0";
 
-/// Mount options tincan turns into mount flags (the rest go to the
-/// filesystem as data).
-pub const MOUNT_OPTIONS: &[&str] = &[
-    "bind",
-    "defaults",
-    "noatime",
-    "nodev",
-    "nodiratime",
-    "noexec",
-    "nosuid",
-    "private",
-    "rbind",
-    "relatime",
-    "ro",
-    "rprivate",
-    "rw",
-    "strictatime",
-    "sync",
-];
-
 /// The features document.
 pub fn features() -> Result<Features> {
     use LinuxNamespaceType::*;
@@ -90,9 +70,9 @@ pub fn features() -> Result<Features> {
         .oci_version_max(OCI_VERSION_MAX)
         .hooks(Vec::<String>::new())
         .mount_options(
-            MOUNT_OPTIONS
+            crate::rootfs::MOUNT_OPTIONS
                 .iter()
-                .map(|o| o.to_string())
+                .map(|(name, _)| name.to_string())
                 .collect::<Vec<_>>(),
         )
         .linux(linux)

@@ -159,25 +159,35 @@ fn mount_one(root: &Path, m: &MountSpec) -> Result<()> {
 }
 // ANCHOR_END: mounts
 
+/// The mount(8) options that are mount flags, with their flags (`rw` and
+/// the propagation `private` ask for nothing here). Every other option goes
+/// to the filesystem as data. `tincan features` lists these names.
+pub const MOUNT_OPTIONS: &[(&str, MsFlags)] = &[
+    ("bind", MsFlags::MS_BIND),
+    ("defaults", MsFlags::empty()),
+    ("noatime", MsFlags::MS_NOATIME),
+    ("nodev", MsFlags::MS_NODEV),
+    ("nodiratime", MsFlags::MS_NODIRATIME),
+    ("noexec", MsFlags::MS_NOEXEC),
+    ("nosuid", MsFlags::MS_NOSUID),
+    ("private", MsFlags::empty()),
+    ("rbind", MsFlags::MS_BIND.union(MsFlags::MS_REC)),
+    ("relatime", MsFlags::MS_RELATIME),
+    ("ro", MsFlags::MS_RDONLY),
+    ("rprivate", MsFlags::empty()),
+    ("rw", MsFlags::empty()),
+    ("strictatime", MsFlags::MS_STRICTATIME),
+    ("sync", MsFlags::MS_SYNCHRONOUS),
+];
+
 /// Split mount options into flags and the data string (mount(8) names).
 fn mount_flags(options: &[String]) -> (MsFlags, String) {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     for option in options {
-        match option.as_str() {
-            "ro" => flags |= MsFlags::MS_RDONLY,
-            "rw" | "private" | "rprivate" | "defaults" => {}
-            "nosuid" => flags |= MsFlags::MS_NOSUID,
-            "nodev" => flags |= MsFlags::MS_NODEV,
-            "noexec" => flags |= MsFlags::MS_NOEXEC,
-            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
-            "noatime" => flags |= MsFlags::MS_NOATIME,
-            "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
-            "relatime" => flags |= MsFlags::MS_RELATIME,
-            "strictatime" => flags |= MsFlags::MS_STRICTATIME,
-            "bind" => flags |= MsFlags::MS_BIND,
-            "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
-            other => data.push(other),
+        match MOUNT_OPTIONS.iter().find(|(name, _)| name == option) {
+            Some((_, flag)) => flags |= *flag,
+            None => data.push(option.as_str()),
         }
     }
     (flags, data.join(","))
