@@ -52,7 +52,7 @@ pub(super) fn convert(spec: &Spec) -> Result<ProcessPart> {
         bail!("process.cwd {:?} must be an absolute path", process.cwd());
     }
 
-    let capabilities = match process.capabilities() {
+    let mut capabilities = match process.capabilities() {
         None => ProcessCapabilities::uniform(CapabilitySet::default()),
         Some(c) => ProcessCapabilities {
             bounding: cap_set(c.bounding(), "bounding")?,
@@ -65,14 +65,13 @@ pub(super) fn convert(spec: &Spec) -> Result<ProcessPart> {
     // The kernel raises an ambient capability only if it is permitted and
     // inheritable too (capabilities(7)); like runc, leave out those that
     // are not (`runc spec` lists three ambient ones and no inheritable).
-    let mut capabilities = capabilities;
-    let (permitted, inheritable) = (
-        capabilities.permitted.clone(),
-        capabilities.inheritable.clone(),
-    );
-    capabilities
-        .ambient
-        .retain(|cap| permitted.contains(cap) && inheritable.contains(cap));
+    let ProcessCapabilities {
+        permitted,
+        inheritable,
+        ambient,
+        ..
+    } = &mut capabilities;
+    ambient.retain(|cap| permitted.contains(cap) && inheritable.contains(cap));
     capabilities.validate().context("process.capabilities")?;
 
     let rlimits = process
