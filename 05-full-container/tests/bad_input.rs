@@ -17,6 +17,13 @@ fn bad_input_is_one_line_and_leaves_nothing() {
     )
     .expect("write config");
     let bundle_arg = bundle.path().to_str().expect("utf-8");
+    // Most cases are `tincan run --rootfs IMAGE --name tincan-bad` plus
+    // the flags that make them bad.
+    let run = |extra: &[&'static str]| {
+        let mut args = vec!["run", "--rootfs", root, "--name", "tincan-bad"];
+        args.extend_from_slice(extra);
+        args
+    };
     let cases: &[(&str, Vec<&str>)] = &[
         (
             "missing rootfs",
@@ -28,102 +35,17 @@ fn bad_input_is_one_line_and_leaves_nothing() {
                 "tincan-bad",
             ],
         ),
-        (
-            "--memory lots",
-            vec![
-                "run",
-                "--rootfs",
-                root,
-                "--name",
-                "tincan-bad",
-                "--memory",
-                "lots",
-            ],
-        ),
-        (
-            "--cpus x",
-            vec![
-                "run",
-                "--rootfs",
-                root,
-                "--name",
-                "tincan-bad",
-                "--cpus",
-                "x",
-            ],
-        ),
-        (
-            "--pids-limit 0",
-            vec![
-                "run",
-                "--rootfs",
-                root,
-                "--name",
-                "tincan-bad",
-                "--pids-limit",
-                "0",
-            ],
-        ),
-        (
-            "unknown capability",
-            vec![
-                "run",
-                "--rootfs",
-                root,
-                "--name",
-                "tincan-bad",
-                "--cap-add",
-                "NET_RAWW",
-            ],
-        ),
+        ("--memory lots", run(&["--memory", "lots"])),
+        ("--cpus x", run(&["--cpus", "x"])),
+        ("--pids-limit 0", run(&["--pids-limit", "0"])),
+        ("unknown capability", run(&["--cap-add", "NET_RAWW"])),
         (
             "capability the host lacks",
-            vec![
-                "run",
-                "--rootfs",
-                root,
-                "--name",
-                "tincan-bad",
-                "--cap-add",
-                "SYS_RESOURCE",
-            ],
+            run(&["--cap-add", "SYS_RESOURCE"]),
         ),
-        (
-            "--user name",
-            vec![
-                "run",
-                "--rootfs",
-                root,
-                "--name",
-                "tincan-bad",
-                "--user",
-                "nobody",
-            ],
-        ),
-        (
-            "--volume relative",
-            vec![
-                "run",
-                "--rootfs",
-                root,
-                "--name",
-                "tincan-bad",
-                "-v",
-                "data:/data",
-            ],
-        ),
-        (
-            "--seccomp file",
-            vec![
-                "run",
-                "--rootfs",
-                root,
-                "--name",
-                "tincan-bad",
-                "--seccomp",
-                "/etc/profile.json",
-            ],
-        ),
+        ("--user name", run(&["--user", "nobody"])),
+        ("--volume relative", run(&["-v", "data:/data"])),
+        ("--seccomp file", run(&["--seccomp", "/etc/profile.json"])),
         (
             "bad name",
             vec!["run", "--rootfs", root, "--name", "../etc"],
@@ -132,18 +54,7 @@ fn bad_input_is_one_line_and_leaves_nothing() {
             "malformed config.json",
             vec!["run", "--bundle", bundle_arg, "tincan-bad"],
         ),
-        (
-            "program not in the image",
-            vec![
-                "run",
-                "--rootfs",
-                root,
-                "--name",
-                "tincan-bad",
-                "--",
-                "/bin/bash",
-            ],
-        ),
+        ("program not in the image", run(&["--", "/bin/bash"])),
     ];
     let mut report = String::new();
     for (what, args) in cases {
