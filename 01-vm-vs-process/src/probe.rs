@@ -47,6 +47,10 @@ pub struct Probe {
     pub processes: usize,
     /// How many mounts `/proc/self/mountinfo` lists.
     pub mounts: usize,
+    /// A fingerprint of which mounts those are (each one's mount point and
+    /// filesystem type, in order): two processes see the same mount table
+    /// exactly when these are equal, whatever the counts.
+    pub mount_table: u64,
     /// Network interfaces of the process's network namespace.
     pub interfaces: Vec<Interface>,
     /// The process's cgroup path (the memory controller's on cgroup v1).
@@ -72,6 +76,7 @@ impl Probe {
             .filter_map(|kind| ns_inode(kind).map(|ino| (kind.to_string(), ino)))
             .collect();
         let cgroup = own_cgroup().unwrap_or_else(|_| "?".into());
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         Ok(Probe {
             pid: nix::unistd::getpid().as_raw(),
             ppid: nix::unistd::getppid().as_raw(),
@@ -83,9 +88,8 @@ impl Probe {
                 .into_owned(),
             namespaces,
             processes: count_processes(),
-            mounts: fs::read_to_string("/proc/self/mountinfo")
-                .map(|s| s.lines().count())
-                .unwrap_or(0),
+            mounts: mountinfo.lines().count(),
+            mount_table: fingerprint(&mountinfo),
             interfaces: interfaces(),
             mem_limit_bytes: memory_limit(&cgroup),
             cgroup,
@@ -116,6 +120,7 @@ impl Probe {
         }
         put("processes", self.processes.to_string());
         put("mounts", self.mounts.to_string());
+        put("mount_table", self.mount_table.to_string());
         let ifs: Vec<String> = self
             .interfaces
             .iter()
@@ -179,6 +184,7 @@ impl Probe {
             namespaces,
             processes: num("processes")? as usize,
             mounts: num("mounts")? as usize,
+            mount_table: get("mount_table")?.parse().context("mount_table")?,
             interfaces,
             cgroup: get("cgroup")?.clone(),
             root: get("root")?
@@ -191,6 +197,21 @@ impl Probe {
             mem_limit_bytes: get("mem_limit_bytes")?.parse().ok(),
         })
     }
+}
+
+/// Hash each mountinfo line's mount point and filesystem type (fields 5
+/// and the one after the ` - ` separator, proc(5)). Mount ids and device
+/// numbers are left out: a new mount namespace copies the table with new
+/// ids, and that copy is still the same view.
+fn fingerprint(mountinfo: &str) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    for line in mountinfo.lines() {
+        let point = line.split(' ').nth(4);
+        let fstype = line.split(" - ").nth(1).and_then(|s| s.split(' ').next());
+        (point, fstype).hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 // ANCHOR: ns_inode
@@ -311,6 +332,16 @@ fn mem_total_kib() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_table_ignores_ids_and_sees_other_mounts() {
+        let host = "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n23 22 0:5 / /proc rw - proc proc rw\n";
+        let copy =
+            "301 300 8:1 / / rw - ext4 /dev/sda1 rw\n302 301 0:5 / /proc rw - proc proc rw\n";
+        let other = "301 300 8:1 / / rw - ext4 /dev/sda1 rw\n302 301 0:9 / /tmp rw - tmpfs t rw\n";
+        assert_eq!(fingerprint(host), fingerprint(copy));
+        assert_ne!(fingerprint(host), fingerprint(other));
+    }
 
     #[test]
     fn probe_round_trips_through_its_encoding() {

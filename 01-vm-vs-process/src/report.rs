@@ -87,6 +87,9 @@ enum Kind {
     Inode,
     /// A count: small counts mean something, large ones are the host's.
     Count,
+    /// The number of mounts, judged by which mounts they are
+    /// ([`Probe::mount_table`]), not by how many.
+    Mounts,
     /// A fact of the host machine (hostname, interfaces, CPU count...).
     Host,
 }
@@ -96,7 +99,7 @@ impl Kind {
         match self {
             Kind::Pid => "[PID]",
             Kind::Inode => "[INODE]",
-            Kind::Count => "[N]",
+            Kind::Count | Kind::Mounts => "[N]",
             Kind::Host => "[HOST]",
         }
     }
@@ -108,7 +111,7 @@ impl Kind {
         match self {
             Kind::Pid if n.is_some_and(|n| n > 1) => Some("[PID]"),
             Kind::Inode => Some("[INODE]"),
-            Kind::Count if n.is_some_and(|n| n >= 10) => Some("[N]"),
+            Kind::Count | Kind::Mounts if n.is_some_and(|n| n >= 10) => Some("[N]"),
             _ => None,
         }
     }
@@ -199,7 +202,7 @@ fn cells(p: &Probe) -> Vec<(String, Kind, String)> {
             Kind::Count,
             p.processes.to_string(),
         ),
-        ("mounts".into(), Kind::Count, p.mounts.to_string()),
+        ("mounts".into(), Kind::Mounts, p.mounts.to_string()),
         ("network interfaces".into(), Kind::Host, interfaces),
         ("cgroup".into(), Kind::Host, p.cgroup.clone()),
         ("root directory".into(), Kind::Host, p.root.join(" ")),
@@ -255,7 +258,11 @@ pub fn side_by_side_labeled(outside: (&str, &Probe), inside: (&str, &Probe)) -> 
     let redact = redacting();
     let mut table = Table::new(["what the process sees", outside.0, inside.0, ""]);
     for ((label, kind, out), (_, _, ins)) in cells(outside.1).into_iter().zip(cells(inside.1)) {
-        let verdict = verdict(kind, &out, &ins);
+        let verdict = match kind {
+            Kind::Mounts if outside.1.mount_table == inside.1.mount_table => "same",
+            Kind::Mounts => "CHANGED",
+            _ => verdict(kind, &out, &ins),
+        };
         let (out_shown, ins_shown) = if redact {
             let out_shown = kind.placeholder().to_string();
             let ins_shown = if out == ins {

@@ -120,6 +120,9 @@ impl Controller {
 pub trait Cgroup: Send {
     /// Which cgroup version it lives on.
     fn version(&self) -> Version;
+    /// Where it sits below each hierarchy's root (`tincan/web`): the same
+    /// path in every v1 hierarchy, and in v2's one tree.
+    fn relative(&self) -> &Path;
     /// The directories this cgroup consists of (one per hierarchy on v1).
     fn dirs(&self) -> Vec<PathBuf>;
     /// The directory that holds `controller`'s files for this cgroup: its

@@ -39,6 +39,8 @@ pub struct V1Cgroup {
     /// Controller -> its directory for this cgroup (co-mounted controllers
     /// such as `cpu,cpuacct` share one).
     dirs: BTreeMap<Controller, PathBuf>,
+    /// The path below each hierarchy's root.
+    relative: PathBuf,
     removed: bool,
 }
 
@@ -57,6 +59,7 @@ impl V1Cgroup {
     pub fn create_at(mounts: &BTreeMap<String, PathBuf>, path: &Path) -> Result<V1Cgroup> {
         let mut cgroup = V1Cgroup {
             dirs: BTreeMap::new(),
+            relative: path.to_path_buf(),
             removed: false,
         };
         for controller in V1_CONTROLLERS {
@@ -96,6 +99,10 @@ impl V1Cgroup {
 impl Cgroup for V1Cgroup {
     fn version(&self) -> Version {
         Version::V1
+    }
+
+    fn relative(&self) -> &Path {
+        &self.relative
     }
 
     fn dirs(&self) -> Vec<PathBuf> {

@@ -27,6 +27,8 @@ use crate::{cpu, cpuset, freezer, io, memory, pids, remove};
 #[derive(Debug)]
 pub struct V2Cgroup {
     dir: PathBuf,
+    /// `dir` below the mount.
+    relative: PathBuf,
     /// The directory opened `O_PATH`-like (read-only), for clone3.
     fd: File,
     /// Controllers available in our cgroup.
@@ -87,6 +89,7 @@ impl V2Cgroup {
         };
         Ok(V2Cgroup {
             dir,
+            relative: path.to_path_buf(),
             fd,
             controllers,
             removed: false,
@@ -101,6 +104,10 @@ impl V2Cgroup {
 impl Cgroup for V2Cgroup {
     fn version(&self) -> Version {
         Version::V2
+    }
+
+    fn relative(&self) -> &Path {
+        &self.relative
     }
 
     fn dirs(&self) -> Vec<PathBuf> {

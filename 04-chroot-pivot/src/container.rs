@@ -29,7 +29,7 @@ pub enum Isolation<'a> {
     /// the rootfs with fresh mounts, optionally inside a cgroup.
     Container {
         /// What to mount and whether the root is read-only.
-        options: pivot::Options,
+        options: pivot::Options<'a>,
         /// The UTS hostname inside.
         hostname: &'a str,
         /// The cgroup to place the child in before it runs anything.
@@ -144,11 +144,11 @@ pub fn run(rootfs: &Path, isolation: &Isolation, argv: &[&str]) -> Result<Finish
                     nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
                         .context("unshare(CLONE_NEWCGROUP)")?;
                 }
-                let cgroup_fs = cgroup.map(|c| c.version());
+                let own_cgroup = cgroup.map(|c| c.relative());
                 pivot::pivot_into(
                     &rootfs,
                     pivot::Options {
-                        cgroup_fs,
+                        own_cgroup,
                         ..*options
                     },
                 )?;

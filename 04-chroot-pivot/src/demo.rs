@@ -63,7 +63,7 @@ pub fn pivot(out: &mut dyn Write, rootfs: &Path, read_only: bool) -> Result<()> 
         options: pivot::Options {
             mounts: true,
             read_only,
-            cgroup_fs: None,
+            own_cgroup: None,
         },
         hostname: "tincan",
         cgroup: Some(cgroup.as_ref()),

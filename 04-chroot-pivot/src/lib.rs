@@ -71,7 +71,7 @@ pub fn run_command(
             options: pivot::Options {
                 mounts: true,
                 read_only,
-                cgroup_fs: None,
+                own_cgroup: None,
             },
             hostname: "tincan",
             cgroup: cgroup.as_deref(),

@@ -106,44 +106,6 @@ fn mount_dev(rootfs: &Path) -> Result<()> {
 }
 // ANCHOR_END: mounts
 
-// ANCHOR: cgroup
-/// Mount the cgroup filesystem at `/sys/fs/cgroup`, read-only. Call it in
-/// a new cgroup namespace (cgroup_namespaces(7)): the mount then shows the
-/// container's own cgroup as the root, so `memory.max` (v2) or
-/// `memory/memory.limit_in_bytes` (v1) at the top are the container's limits.
-pub fn mount_cgroup(rootfs: &Path, version: step03::Version) -> Result<()> {
-    let ro = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
-    let top = dir(rootfs, "sys/fs/cgroup")?;
-    if version == step03::Version::V2 {
-        return mount(Some("cgroup2"), &top, Some("cgroup2"), ro, None::<&str>)
-            .with_context(|| format!("mount cgroup2 at {}", top.display()));
-    }
-    // v1: a small tmpfs holding one directory per controller hierarchy.
-    mount_fs(
-        "tmpfs",
-        &top,
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=755,size=64k"),
-    )?;
-    for controller in ["memory", "pids"] {
-        let target = top.join(controller);
-        fs::create_dir(&target).with_context(|| format!("mkdir {}", target.display()))?;
-        mount(
-            Some("cgroup"),
-            &target,
-            Some("cgroup"),
-            ro,
-            Some(controller),
-        )
-        .with_context(|| format!("mount cgroup ({controller}) at {}", target.display()))?;
-    }
-    let remount = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-    mount(None::<&str>, &top, None::<&str>, remount, None::<&str>)
-        .with_context(|| format!("remount {} read-only", top.display()))?;
-    Ok(())
-}
-// ANCHOR_END: cgroup
-
 /// Where the nodes of a container's `/dev` come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeSource {

@@ -17,22 +17,23 @@ use nix::unistd::{chdir, pivot_root};
 
 /// How to set up the new root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
+pub struct Options<'a> {
     /// Mount `/proc`, `/sys`, `/dev` and `/tmp` inside ([`crate::mounts`]).
     pub mounts: bool,
     /// Remount the root read-only at the end.
     pub read_only: bool,
-    /// Mount the container's own cgroup tree at `/sys/fs/cgroup`
-    /// ([`crate::mounts::mount_cgroup`]): `Some(Version::V1)` or `Some(Version::V2)`.
-    pub cgroup_fs: Option<step03::Version>,
+    /// Show the container its own cgroup at `/sys/fs/cgroup`
+    /// ([`crate::mounts::own_cgroups`]): the cgroup's path below each
+    /// hierarchy's root, such as `tincan/web`.
+    pub own_cgroup: Option<&'a Path>,
 }
 
-impl Default for Options {
+impl Default for Options<'_> {
     fn default() -> Self {
         Options {
             mounts: true,
             read_only: false,
-            cgroup_fs: None,
+            own_cgroup: None,
         }
     }
 }
@@ -50,8 +51,8 @@ pub fn pivot_into(rootfs: &Path, options: Options) -> Result<()> {
     // 3. What a container needs inside, while the host's /dev is reachable.
     if options.mounts {
         crate::mounts::mount_all(rootfs)?;
-        if let Some(version) = options.cgroup_fs {
-            crate::mounts::mount_cgroup(rootfs, version)?;
+        if let Some(relative) = options.own_cgroup {
+            crate::mounts::own_cgroups(&rootfs.join("sys/fs/cgroup"), relative, true)?;
         }
     }
     // 4. Swap, and cut the host off.
