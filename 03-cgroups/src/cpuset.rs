@@ -12,8 +12,22 @@ use anyhow::Result;
 
 use crate::cgroup::{read, write};
 
+/// v1: give a fresh cpuset group, and every fresh group between it and the
+/// hierarchy's `mount`, its parent's CPUs and memory nodes. v1 starts a new
+/// cpuset group with none, and a process cannot join a group without CPUs
+/// (`cgroup.procs`: ENOSPC); so a new `tincan/a/b` needs `tincan` and
+/// `tincan/a` filled first, top down.
+pub fn inherit_v1_down(mount: &Path, dir: &Path) -> Result<()> {
+    let mut below: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| *a != mount && a.starts_with(mount))
+        .collect();
+    below.reverse();
+    below.into_iter().try_for_each(inherit_v1)
+}
+
 /// v1: give a fresh cpuset group its parent's CPUs and memory nodes.
-pub fn inherit_v1(dir: &Path) -> Result<()> {
+fn inherit_v1(dir: &Path) -> Result<()> {
     let parent = dir.parent().unwrap_or(dir);
     for file in ["cpuset.cpus", "cpuset.mems"] {
         if read(dir, file)?.is_empty() {

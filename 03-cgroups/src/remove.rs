@@ -92,12 +92,23 @@ pub(crate) fn destroy_unchecked(dirs: &[PathBuf]) -> Result<()> {
         remove_dir(dir)?;
     }
     for dir in dirs {
-        // Only our own `tincan` parent: another parent belongs to its creator.
-        if let Some(parent) = dir.parent().filter(|p| p.ends_with(PARENT)) {
-            remove_parent_if_empty(parent);
-        }
+        remove_empty_ancestors(dir);
     }
     Ok(())
+}
+
+/// Remove the empty directories between `dir` and our `tincan` parent, and
+/// the parent itself: a bundle's cgroupsPath `web/app` becomes
+/// `tincan/web/app`, and `tincan/web` was made for it too. Nothing above
+/// `tincan`, nor outside it: those directories belong to their creator.
+fn remove_empty_ancestors(dir: &Path) {
+    let ours = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a.ancestors().any(|b| b.ends_with(PARENT)));
+    for ancestor in ours {
+        remove_parent_if_empty(ancestor);
+    }
 }
 
 /// `dir` and every cgroup below it, children before their parents.
@@ -201,6 +212,26 @@ mod tests {
             let err = destroy_dirs(&[PathBuf::from(bad)]).expect_err(bad);
             assert!(err.to_string().contains("refusing"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn empty_directories_up_to_our_parent_go_and_nothing_above() {
+        let base = std::env::temp_dir().join(format!("tincan-ancestors-{}", std::process::id()));
+        let ours = base.join("hierarchy/tincan");
+        fs::create_dir_all(ours.join("web")).expect("mkdir web");
+        fs::create_dir_all(ours.join("db/main")).expect("mkdir db/main");
+        // `web/app` is already removed; `web` is empty, `db` is not.
+        remove_empty_ancestors(&ours.join("web/app"));
+        assert!(!ours.join("web").exists(), "the empty intermediate goes");
+        assert!(
+            ours.join("db/main").exists() && ours.exists(),
+            "a busy parent stays"
+        );
+        fs::remove_dir(ours.join("db/main")).expect("rmdir db/main");
+        remove_empty_ancestors(&ours.join("db/main"));
+        assert!(!ours.exists(), "our own parent goes once empty");
+        assert!(base.join("hierarchy").exists(), "nothing above `tincan`");
+        fs::remove_dir_all(&base).expect("clean up");
     }
 
     #[test]

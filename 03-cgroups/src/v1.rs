@@ -73,8 +73,7 @@ impl V1Cgroup {
                 cgroup.dirs.insert(controller, dir.clone());
                 make_dir_in_parent(&parent, &dir)?;
                 if controller == Controller::Cpuset {
-                    cpuset::inherit_v1(&parent)?;
-                    cpuset::inherit_v1(&dir)?;
+                    cpuset::inherit_v1_down(mount, &dir)?;
                 }
             } else {
                 cgroup.dirs.insert(controller, dir);

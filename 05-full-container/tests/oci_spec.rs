@@ -139,6 +139,8 @@ fn relative_cgroups_path_and_cpu_shares_land_in_the_container_cgroup() {
     assert!(child.wait().expect("wait").success());
     assert_eq!(value.trim(), expected, "{file}");
     assert!(!dir.exists(), "the cgroup is removed with the container");
+    let made_for_it = dir.parent().expect("tincan/tincan-rel");
+    assert!(!made_for_it.exists(), "and so is {}", made_for_it.display());
 }
 
 #[test]
