@@ -206,6 +206,25 @@ pub fn create_at(path: &Path, limits: &Limits) -> Result<(Box<dyn Cgroup>, Vec<S
     Ok((cgroup, notes))
 }
 
+/// Every directory [`create_at`] may make for the cgroup at `relative`:
+/// below each hierarchy mounted in /sys/fs/cgroup (v1), or below the
+/// unified root (v2). A runtime records these *before* it creates them, so
+/// that a kill -9 between the mkdir and its next save leaks nothing; the
+/// clean-up tolerates those that never existed.
+pub fn planned_dirs(relative: &Path) -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut dirs: Vec<PathBuf> = fs::read_dir(base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path().join(relative))
+        .collect();
+    dirs.push(base.join(relative));
+    dirs.sort();
+    dirs
+}
+
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64

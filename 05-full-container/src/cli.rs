@@ -140,57 +140,11 @@ pub enum Command {
     },
 }
 
-/// `tincan run`'s options, named as in `docker run`.
+/// `tincan run`'s options: step 05's [`step05::RunFlags`], or a bundle.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Image directory to run (default: the workspace's toolbox rootfs).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "bundle"])]
-    pub rootfs: Option<PathBuf>,
-    /// Image as a tar archive (unpacked once into a cache).
-    #[arg(long, value_name = "TAR", conflicts_with = "bundle")]
-    pub image: Option<PathBuf>,
-    /// Container name (default: tincan-<random>).
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
-    /// Hostname inside the container (default: the name).
-    #[arg(long, value_name = "NAME")]
-    pub hostname: Option<String>,
-    /// Memory limit: 64m, 1g...
-    #[arg(long, short = 'm', value_name = "SIZE")]
-    pub memory: Option<String>,
-    /// CPU limit in CPUs: 0.5 = half of one CPU.
-    #[arg(long, value_name = "CPUS")]
-    pub cpus: Option<String>,
-    /// Maximum number of processes.
-    #[arg(long, value_name = "N")]
-    pub pids_limit: Option<String>,
-    /// Mount the root filesystem read-only.
-    #[arg(long)]
-    pub read_only: bool,
-    /// Set an environment variable (repeatable).
-    #[arg(long, short = 'e', value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
-    /// Working directory inside the container.
-    #[arg(long, short = 'w', value_name = "DIR")]
-    pub workdir: Option<PathBuf>,
-    /// Run as this numeric user (and group).
-    #[arg(long, short = 'u', value_name = "UID[:GID]")]
-    pub user: Option<String>,
-    /// Bind mount a host directory (repeatable).
-    #[arg(long, short = 'v', value_name = "HOST:CONTAINER[:ro]")]
-    pub volume: Vec<String>,
-    /// Allow a device in the device cgroup, as `docker run`: 'b 7:* rwm' (repeatable).
-    #[arg(long, value_name = "RULE")]
-    pub device_cgroup_rule: Vec<String>,
-    /// Network: bridge (default as root, unless $TINCAN_NET says otherwise), none, host.
-    #[arg(long, value_name = "MODE")]
-    pub net: Option<String>,
-    /// The bridge's subnet (default: a free /24 such as 10.88.0.0/24).
-    #[arg(long, value_name = "CIDR")]
-    pub subnet: Option<String>,
-    /// Forward a TCP port of the host's loopback to the container (repeatable).
-    #[arg(long, short = 'p', value_name = "HOSTPORT:CONTPORT[/tcp]")]
-    pub publish: Vec<String>,
+    #[command(flatten)]
+    pub flags: step05::RunFlags,
     /// Print each set-up step and the system calls behind it.
     #[arg(long)]
     pub explain: bool,
@@ -198,24 +152,12 @@ pub struct RunArgs {
     /// host whose / is the initramfs; weaker: a chroot can be escaped).
     #[arg(long)]
     pub no_pivot: bool,
-    /// `unconfined` switches the seccomp filter off.
-    #[arg(long, value_name = "PROFILE", default_value = "default")]
-    pub seccomp: String,
-    /// Add a capability to Docker's default set (repeatable; ALL for all).
-    #[arg(long, value_name = "CAP")]
-    pub cap_add: Vec<String>,
-    /// Drop a capability from Docker's default set (repeatable; ALL for all).
-    #[arg(long, value_name = "CAP")]
-    pub cap_drop: Vec<String>,
     /// Run an OCI bundle instead: `--bundle DIR ID`.
     #[arg(long, value_name = "DIR", requires = "id")]
     pub bundle: Option<PathBuf>,
     /// Container id, with --bundle.
-    #[arg(requires = "bundle")]
+    #[arg(index = 1, requires = "bundle")]
     pub id: Option<String>,
-    /// The command and its arguments (after `--`).
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<String>,
 }
 
 #[cfg(test)]

@@ -21,20 +21,8 @@ use nix::unistd::Pid;
 use step02::{Child, Namespace, Namespaces, NsFile, Sandbox};
 
 use crate::config::RunConfig;
+use crate::explain::Explain;
 use crate::state::{ContainerLock, ProcessId, State, StateRoot, Status};
-
-/// Prints the `--explain` lines on stderr (stdout belongs to the container).
-#[derive(Debug, Clone, Copy)]
-pub struct Explain(pub bool);
-
-impl Explain {
-    /// One numbered step.
-    pub(crate) fn step(self, n: &str, what: impl std::fmt::Display) {
-        if self.0 {
-            eprintln!("tincan: {n:>2}. {what}");
-        }
-    }
-}
 
 /// For `tincan create`: the container stops just before `execve` until
 /// `tincan start` writes to `exec.fifo` in its state directory, and the
@@ -100,7 +88,7 @@ pub fn run_with(
         .parent_setup(|pid| res.enter(config, pid, &notes, explain))
         .child_setup(|| crate::rootfs::enter(config, layer.as_deref(), explain))
         .child_setup(|| crate::privileges::drop(config, &filters, explain))
-        .child_setup(|| explain_exec(config, &program, explain));
+        .child_setup(|| explain.exec_line(config, &program));
     let child = match fifo {
         Some(fifo) => sandbox.gate(move || wait_for_start(fifo)),
         None => sandbox,
@@ -177,23 +165,6 @@ fn open_joins(config: &RunConfig) -> Result<Vec<NsFile>> {
                 .with_context(|| format!("linux.namespaces {}", kind.proc_name()))
         })
         .collect()
-}
-
-/// Step 7's line, and the program resolved in the container's PATH.
-fn explain_exec(config: &RunConfig, program: &step02::Program, explain: Explain) -> Result<()> {
-    if explain.0 {
-        let path = program.resolve()?;
-        explain.step(
-            "7",
-            format_args!(
-                "execve {} as uid {} gid {}",
-                path.display(),
-                config.uid,
-                config.gid
-            ),
-        );
-    }
-    Ok(())
 }
 
 /// The gate of `create`: block until `tincan start` writes a byte.
@@ -301,7 +272,7 @@ impl<'a> Resources<'a> {
         // Write down where the cgroups will be *before* creating them: a
         // kill -9 between the mkdir and the next save must not leak one.
         let relative = cgroup_relative_path(config);
-        self.state.cgroups = planned_cgroups(&relative);
+        self.state.cgroups = step03::cgroup::planned_dirs(&relative);
         self.root.save(&self.state)?;
         let (cgroup, notes) = match &config.cgroups_path {
             None => step03::cgroup::create(&config.id, &config.limits)?,
@@ -369,7 +340,7 @@ impl<'a> Resources<'a> {
         explain: Explain,
     ) -> Result<()> {
         self.state.init = Some(ProcessId::of(pid.as_raw())?);
-        explain_clone(config, pid, explain);
+        explain.clone_lines(config, pid);
         if let Some(cgroup) = &self.cgroup {
             // Every hierarchy's directory, devices and freezer included.
             cgroup.add(pid)?;
@@ -377,7 +348,7 @@ impl<'a> Resources<'a> {
         if let Some(net) = &self.state.net {
             crate::net::bridge::attach(net, pid, explain)?;
         }
-        explain_cgroup(config, self.cgroup.is_some(), notes, explain);
+        explain.cgroup_line(config, self.cgroup.is_some(), notes);
         self.root.save(&self.state)
     }
 }
@@ -393,79 +364,6 @@ impl Drop for Resources<'_> {
     }
 }
 
-/// Step 1's lines: the clone, and the user namespace's maps.
-fn explain_clone(config: &RunConfig, pid: Pid, explain: Explain) {
-    let new = config.namespaces.iter().filter(|n| n.path.is_none());
-    let joined = config.namespaces.iter().filter_map(|n| {
-        n.path
-            .as_ref()
-            .map(|p| format!("; joins {} {}", n.kind.proc_name(), p.display()))
-    });
-    explain.step(
-        "1",
-        format_args!(
-            "clone: pid {} in new {} namespaces{}",
-            step01::report::measured(pid),
-            new.map(|n| n.kind.proc_name())
-                .collect::<Vec<_>>()
-                .join(", "),
-            joined.collect::<String>()
-        ),
-    );
-    let describe = |maps: &[crate::config::IdMap]| {
-        maps.iter()
-            .map(|m| format!("{} -> {} ({} ids)", m.inside, m.outside, m.count))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if !config.uid_mappings.is_empty() {
-        explain.step(
-            "1",
-            format_args!(
-                "user namespace: uid_map {}; gid_map {}",
-                describe(&config.uid_mappings),
-                describe(&config.gid_mappings)
-            ),
-        );
-    } else if !nix::unistd::geteuid().is_root() {
-        explain.step(
-            "1",
-            format_args!(
-                "user namespace: uid {} and gid {} are 0 inside; nothing else is mapped",
-                nix::unistd::geteuid(),
-                nix::unistd::getegid()
-            ),
-        );
-    }
-}
-
-/// Step 2's line: the cgroup and its limits.
-fn explain_cgroup(config: &RunConfig, has_cgroup: bool, notes: &[String], explain: Explain) {
-    if !has_cgroup {
-        explain.step("2", "cgroup: none (rootless: this host gives unprivileged users no cgroups), no device allowlist");
-        return;
-    }
-    let limits = &config.limits;
-    let memory = match limits.memory {
-        Some(step03::limits::Limit::Value(bytes)) => step01::report::bytes(bytes),
-        _ => "max".into(),
-    };
-    let cpus = match limits.cpus {
-        Some(step03::limits::Cpus::Fraction(f)) => format!("{f}"),
-        _ => "max".into(),
-    };
-    let pids = match limits.pids {
-        Some(step03::limits::Limit::Value(n)) => n.to_string(),
-        _ => "max".into(),
-    };
-    explain.step("2", format_args!(
-        "cgroup tincan/{}, entered before the child runs anything: memory={memory} cpus={cpus} pids={pids} devices=Docker's allowlist ({} rules){}",
-        config.id,
-        config.devices.len(),
-        notes.iter().map(|n| format!("; {n}")).collect::<String>(),
-    ));
-}
-
 /// The container's cgroup, relative to each hierarchy's root: `tincan/<id>`,
 /// or the bundle's `linux.cgroupsPath` without its leading `/`.
 pub fn cgroup_relative_path(config: &RunConfig) -> PathBuf {
@@ -473,23 +371,6 @@ pub fn cgroup_relative_path(config: &RunConfig) -> PathBuf {
         Some(path) => path.strip_prefix("/").unwrap_or(path).to_path_buf(),
         None => Path::new("tincan").join(&config.id),
     }
-}
-
-/// Every directory step 03 may create for the cgroup at `relative`
-/// under each hierarchy mounted in /sys/fs/cgroup (v1), or under the
-/// unified root (v2). Cleanup tolerates those that never existed.
-fn planned_cgroups(relative: &Path) -> Vec<PathBuf> {
-    let base = Path::new("/sys/fs/cgroup");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(base)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path().join(relative))
-        .collect();
-    dirs.push(base.join(relative));
-    dirs.sort();
-    dirs
 }
 
 /// Write the pid file podman asks for.

@@ -23,7 +23,8 @@ use oci_spec::runtime::{Process, Spec};
 use step02::{Namespace, Namespaces, Sandbox};
 
 use crate::config::RunConfig;
-use crate::container::{Explain, write_pid_file};
+use crate::container::write_pid_file;
+use crate::explain::Explain;
 use crate::state::StateRoot;
 
 // ANCHOR: exec

@@ -25,48 +25,70 @@ pub const CONTAINER_NAMESPACES: [Namespace; 6] = [
     Namespace::Cgroup,
 ];
 
-/// The flags of `tincan run`, as plain strings, before validation.
-#[derive(Debug, Default, Clone)]
+/// The flags of `tincan run`, named as in `docker run`, as plain strings
+/// before validation.
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct RunFlags {
-    /// `--rootfs DIR`.
+    /// Image directory to run (default: the workspace's toolbox rootfs).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "bundle"])]
     pub rootfs: Option<PathBuf>,
-    /// `--image TAR`.
+    /// Image as a tar archive (unpacked once into a cache).
+    #[arg(long, value_name = "TAR", conflicts_with = "bundle")]
     pub image: Option<PathBuf>,
-    /// `--name`.
+    /// Container name (default: tincan-<random>).
+    #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// `--hostname`.
+    /// Hostname inside the container (default: the name).
+    #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// `--memory`.
+    /// Memory limit: 64m, 1g...
+    #[arg(long, short = 'm', value_name = "SIZE")]
     pub memory: Option<String>,
-    /// `--cpus`.
+    /// CPU limit in CPUs: 0.5 = half of one CPU.
+    #[arg(long, value_name = "CPUS")]
     pub cpus: Option<String>,
-    /// `--pids-limit`.
+    /// Maximum number of processes.
+    #[arg(long, value_name = "N")]
     pub pids_limit: Option<String>,
-    /// `--read-only`.
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
     pub read_only: bool,
-    /// `--env`.
+    /// Set an environment variable (repeatable).
+    #[arg(long, short = 'e', value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// `--workdir`.
+    /// Working directory inside the container.
+    #[arg(long, short = 'w', value_name = "DIR")]
     pub workdir: Option<PathBuf>,
-    /// `--user`.
+    /// Run as this numeric user (and group).
+    #[arg(long, short = 'u', value_name = "UID[:GID]")]
     pub user: Option<String>,
-    /// `--volume`.
+    /// Bind mount a host directory (repeatable).
+    #[arg(long, short = 'v', value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,
-    /// `--seccomp`.
-    pub seccomp: String,
-    /// `--cap-add`.
-    pub cap_add: Vec<String>,
-    /// `--cap-drop`.
-    pub cap_drop: Vec<String>,
-    /// `--device-cgroup-rule`.
+    /// Allow a device in the device cgroup, as `docker run`: 'b 7:* rwm' (repeatable).
+    #[arg(long = "device-cgroup-rule", value_name = "RULE")]
     pub device_cgroup_rules: Vec<String>,
-    /// `--net` (default: [`crate::net::NetMode::default_for_run`]).
+    /// Network: bridge (default as root, unless $TINCAN_NET says otherwise), none, host.
+    #[arg(long, value_name = "MODE")]
     pub net: Option<String>,
-    /// `--subnet`.
+    /// The bridge's subnet (default: a free /24 such as 10.88.0.0/24).
+    #[arg(long, value_name = "CIDR")]
     pub subnet: Option<String>,
-    /// `--publish`.
+    /// Forward a TCP port of the host's loopback to the container (repeatable).
+    #[arg(long, short = 'p', value_name = "HOSTPORT:CONTPORT[/tcp]")]
     pub publish: Vec<String>,
-    /// The command.
+    /// `unconfined` switches the seccomp filter off.
+    #[arg(long, value_name = "PROFILE", default_value = "default")]
+    pub seccomp: String,
+    /// Add a capability to Docker's default set (repeatable; ALL for all).
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from Docker's default set (repeatable; ALL for all).
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// The command and its arguments (after `--`).
+    // Position 2: the CLI's optional bundle id is position 1.
+    #[arg(index = 2, last = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
 

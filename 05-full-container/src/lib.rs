@@ -42,6 +42,7 @@ pub mod config;
 pub mod container;
 pub mod escape;
 pub mod exec;
+pub mod explain;
 pub mod features;
 pub mod flags;
 pub mod image;

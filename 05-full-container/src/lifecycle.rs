@@ -20,7 +20,8 @@ use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, fork, pipe2, setsid};
 
-use crate::container::{EXEC_FIFO, Explain, Gate, run_with};
+use crate::container::{EXEC_FIFO, Gate, run_with};
+use crate::explain::Explain;
 use crate::state::{StateRoot, Status};
 
 /// What `create` takes besides the bundle.

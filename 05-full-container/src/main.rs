@@ -119,35 +119,13 @@ fn fail(
 }
 
 fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
-    let explain = step05::container::Explain(args.explain);
+    let explain = step05::explain::Explain(args.explain);
     if let (Some(bundle), Some(id)) = (&args.bundle, &args.id) {
         let mut config = step05::oci::load(bundle, id)?;
         config.no_pivot = args.no_pivot;
         return step05::container::run(&config, root, explain);
     }
-    let flags = step05::RunFlags {
-        rootfs: args.rootfs,
-        image: args.image,
-        name: args.name,
-        hostname: args.hostname,
-        memory: args.memory,
-        cpus: args.cpus,
-        pids_limit: args.pids_limit,
-        read_only: args.read_only,
-        env: args.env,
-        workdir: args.workdir,
-        user: args.user,
-        volume: args.volume,
-        seccomp: args.seccomp,
-        cap_add: args.cap_add,
-        cap_drop: args.cap_drop,
-        device_cgroup_rules: args.device_cgroup_rule,
-        net: args.net,
-        subnet: args.subnet,
-        publish: args.publish,
-        command: args.command,
-    };
-    let mut config = step05::config_from_flags(&flags)?;
+    let mut config = step05::config_from_flags(&args.flags)?;
     config.no_pivot = args.no_pivot;
     step05::container::run(&config, root, explain)
 }

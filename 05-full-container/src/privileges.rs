@@ -15,7 +15,7 @@ use nix::sys::stat::Mode;
 
 use crate::capabilities;
 use crate::config::RunConfig;
-use crate::container::Explain;
+use crate::explain::Explain;
 use crate::seccomp::{DENIED, Filters};
 
 // ANCHOR: drop

@@ -21,7 +21,7 @@ use step04::mounts::{NodeSource, add_dev_links, add_devices, own_cgroups, remoun
 use step04::pivot::{bind_onto_itself, move_root, switch_root};
 
 use crate::config::{MountSpec, RunConfig};
-use crate::container::Explain;
+use crate::explain::Explain;
 
 // ANCHOR: enter
 /// Steps 3 and 4 of `tincan run`: build the root and pivot into it.

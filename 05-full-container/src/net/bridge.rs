@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use super::lease::NetLock;
 use super::netlink::Netlink;
 use super::{BRIDGE, NetConfig, NetState, Subnet, hosts, nat, publish};
-use crate::container::Explain;
+use crate::explain::Explain;
 use crate::state::StateRoot;
 
 /// Subnets tried, in order, when `--subnet` is not given: the first that
