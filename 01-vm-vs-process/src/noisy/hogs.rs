@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail, ensure};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::ctrl_c::check_interrupted;
+use super::check_interrupted;
 use super::{HOG_SUBCOMMAND, Hog};
 
 // ANCHOR: hog_guard

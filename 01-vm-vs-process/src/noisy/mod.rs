@@ -14,15 +14,15 @@
 //!   so the contention is real on a machine with any number of cores;
 //! - `prctl(2)` with `PR_SET_PDEATHSIG` makes the kernel kill a hog when we
 //!   die, whatever kills us;
-//! - `sigaction(2)` catches Ctrl-C so that we stop the hogs ourselves first.
+//! - `sigaction(2)` catches Ctrl-C ([`crate::signals`]) so that we stop the
+//!   hogs ourselves first.
 //!
 //! The files, in the order the demo uses them: [`demo`] (below) catches
-//! Ctrl-C (`ctrl_c.rs`) and calls [`measure`] (`measure.rs`), which pins
+//! Ctrl-C and calls [`measure`] (`measure.rs`), which pins
 //! the victim (`pinning.rs`), starts and pauses the hogs (`hogs.rs`; a hog's
 //! own side is `hog_process.rs`) and runs the victim loop (`victim.rs`);
 //! [`render`] (`render.rs`) turns the numbers into tables and sentences.
 
-mod ctrl_c;
 mod hog_process;
 mod hogs;
 mod measure;
@@ -34,14 +34,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 
-pub use ctrl_c::catch_interrupts;
 pub use hog_process::{die_with_parent, hog_main};
 pub use measure::{WINDOW, hog_size, measure, mem_available};
 pub use pinning::{allowed_cpus, pin_to};
 pub use render::{WORDS_HEADING, render, render_tables, render_words};
 pub use victim::{Victim, run_victim};
+
+use crate::signals;
 
 /// The hidden subcommand that runs a hog: `<exe> __hog cpu|mem ...`.
 pub const HOG_SUBCOMMAND: &str = "__hog";
@@ -288,10 +289,21 @@ impl Measurement {
     }
 }
 
+/// Fail once Ctrl-C (or SIGTERM) was caught; the victim loop checks every
+/// unit of work. The error unwinds through the guards, which stop the hogs.
+fn check_interrupted() -> Result<()> {
+    if signals::interrupted() {
+        bail!("interrupted; every hog was killed and reaped");
+    }
+    Ok(())
+}
+
 /// The `noisy-neighbor` demo: catch Ctrl-C, measure, print.
 pub fn demo(out: &mut dyn Write, opts: &Options) -> Result<()> {
     opts.validate()?;
-    catch_interrupts()?;
+    // Ctrl-C and SIGTERM no longer kill us on the spot: the demo stops its
+    // hogs itself first.
+    signals::catch(&signals::INTERRUPTS)?;
     writeln!(
         out,
         "A victim loop does a fixed unit of work over and over and times each unit.\n\

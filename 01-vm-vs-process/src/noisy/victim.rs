@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::ctrl_c::check_interrupted;
+use super::check_interrupted;
 
 /// The victim's working set: larger than a core's private caches, so that
 /// each unit of work really goes to the shared cache and memory, the way an
