@@ -7,6 +7,14 @@
 //! loop stops its workload and cleans up; a runtime waiting in waitpid(2)
 //! sees `EINTR` (the handler is installed without `SA_RESTART`) and passes
 //! the signal on to its container. Every step uses this one module.
+//!
+//! One choice differs between programs: what a blocking system call does
+//! when the signal arrives. A runtime that forwards signals wants it to fail
+//! with `EINTR` ([`catch`]), or it would not notice until its container
+//! exits. Step 03's demos never wait for a signal: they check
+//! [`interrupted`] between short steps, and an `EINTR` from a call that
+//! does not retry would only turn Ctrl-C into a confusing error, or skip a
+//! clean-up; they resume such calls instead ([`catch_restarting`]).
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -39,11 +47,12 @@ pub const FORWARDED: [Signal; 6] = [
 /// [`take`] and [`interrupted`]. A blocking system call in progress fails
 /// with `EINTR`, so a wait loop gets the chance to react.
 pub fn catch(signals: &[Signal]) -> Result<()> {
-    let action = SigAction::new(
-        SigHandler::Handler(remember),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
+    install(signals, SaFlags::empty())
+}
+
+/// `sigaction(2)` with our handler for each of `signals`.
+fn install(signals: &[Signal], flags: SaFlags) -> Result<()> {
+    let action = SigAction::new(SigHandler::Handler(remember), flags, SigSet::empty());
     for &signal in signals {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe, and it replaces no handler that other code of
@@ -53,6 +62,14 @@ pub fn catch(signals: &[Signal]) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: catch
+
+/// [`catch`], but a blocking system call in progress resumes (`SA_RESTART`,
+/// see signal(7)) instead of failing with `EINTR`: for programs that only
+/// check [`interrupted`] now and then. Some calls fail with `EINTR` anyway,
+/// whatever the flag says: poll(2) and the sleeps, which loops retry.
+pub fn catch_restarting(signals: &[Signal]) -> Result<()> {
+    install(signals, SaFlags::SA_RESTART)
+}
 
 /// The signal caught since the last call, if any (and forget it).
 pub fn take() -> Option<Signal> {
@@ -76,5 +93,19 @@ mod tests {
         assert!(interrupted());
         assert_eq!(take(), Some(Signal::SIGUSR2));
         assert_eq!(take(), None, "taken once");
+    }
+
+    #[test]
+    fn catch_restarting_asks_for_sa_restart() {
+        catch_restarting(&[Signal::SIGUSR1]).expect("sigaction");
+        let same = SigAction::new(
+            SigHandler::Handler(remember),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        // SAFETY: installs the very handler that is in place, to read back
+        // the flags of the one it replaces.
+        let old = unsafe { sigaction(Signal::SIGUSR1, &same) }.expect("sigaction");
+        assert!(old.flags().contains(SaFlags::SA_RESTART));
     }
 }

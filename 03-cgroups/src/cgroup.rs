@@ -17,7 +17,6 @@
 use std::fs;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -239,35 +238,15 @@ fn check_name(name: &str) -> Result<()> {
 
 // ---- Ctrl-C ---------------------------------------------------------------
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_interrupt(_signal: libc::c_int) {
-    // Only async-signal-safe work in a handler: set a flag, nothing else.
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// Turn Ctrl-C (SIGINT) and SIGTERM into a flag that the demos' wait loops
-/// check, so they return an error and the cgroup guards' `Drop` cleans up,
-/// instead of the process dying with cgroups and processes left behind.
-pub fn install_interrupt_handler() -> Result<()> {
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    // SA_RESTART: a system call in progress (a pipe read) resumes instead of
-    // failing with EINTR; the wait loops notice the flag soon after.
-    let action = SigAction::new(
-        SigHandler::Handler(on_interrupt),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for signal in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { sigaction(signal, &action) }.with_context(|| format!("sigaction {signal}"))?;
-    }
-    Ok(())
-}
-
-/// Fail with "interrupted" once Ctrl-C was pressed.
+/// Fail with "interrupted" once Ctrl-C (SIGINT) or SIGTERM was caught, so
+/// that the demos' wait loops return an error and the cgroup guards' `Drop`
+/// cleans up, instead of the process dying with cgroups and processes left
+/// behind. The binaries catch the signals with
+/// [`step01::signals::catch_restarting`]: a system call in progress (a pipe
+/// read, a waitpid) resumes instead of failing with EINTR, and the loops
+/// notice the signal soon after.
 pub fn check_interrupted() -> Result<()> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
+    if step01::signals::interrupted() {
         bail!("interrupted (Ctrl-C): cleaning up the cgroups and their processes");
     }
     Ok(())

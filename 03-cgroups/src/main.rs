@@ -5,6 +5,7 @@ mod cli;
 
 use clap::Parser;
 use cli::{Cli, Demo, Workload};
+use step01::signals::{INTERRUPTS, catch_restarting};
 use step03::{demo, workload};
 
 fn main() -> std::process::ExitCode {
@@ -20,7 +21,8 @@ fn main() -> std::process::ExitCode {
             Workload::Busy { mib } => workload::busy(mib),
             Workload::Whereami => workload::whereami(&mut out),
         },
-        demo => step03::cgroup::install_interrupt_handler().and_then(|()| match demo {
+        // Ctrl-C becomes an error that the cgroup guards clean up after.
+        demo => catch_restarting(&INTERRUPTS).and_then(|()| match demo {
             Demo::Cpu { cpus } => demo::cpu(&mut out, &cpus),
             Demo::Memory { memory } => demo::memory(&mut out, &memory),
             Demo::Pids { pids } => demo::pids(&mut out, &pids),

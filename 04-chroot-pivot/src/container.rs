@@ -80,8 +80,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Read a pipe until every writer has closed it, checking for Ctrl-C
-/// (step 03's handler) every 50 ms so that an interrupted run returns an
-/// error, and the guards kill the child and remove its cgroup.
+/// (step 03's `check_interrupted`) every 50 ms so that an interrupted run
+/// returns an error, and the guards kill the child and remove its cgroup.
 fn read_to_end(fd: OwnedFd) -> Result<String> {
     use nix::poll::{PollFd, PollFlags, poll};
     let mut file = File::from(fd);

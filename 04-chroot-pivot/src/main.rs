@@ -8,8 +8,9 @@ use cli::{Cli, Demo};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // Ctrl-C becomes an error that the guards clean up after (step 03).
-    if let Err(e) = step03::cgroup::install_interrupt_handler() {
+    // Ctrl-C becomes an error that the guards clean up after (step 03's
+    // wait loops check for it).
+    if let Err(e) = step01::signals::catch_restarting(&step01::signals::INTERRUPTS) {
         return step01::exit_with(Err(e));
     }
     let mut out = std::io::stdout().lock();
