@@ -37,11 +37,11 @@ pub fn drop(config: &RunConfig, filters: &Filters, explain: Explain) -> Result<(
     // 5. capabilities, around the change of user.
     capabilities::drop_bounding(&config.capabilities.bounding)?;
     if config.uid != 0 || config.gid != 0 || !config.additional_gids.is_empty() {
-        capabilities::become_user(config.uid, config.gid, &config.additional_gids)?;
+        become_user(config.uid, config.gid, &config.additional_gids)?;
     }
     capabilities::apply(&config.capabilities)?;
     if config.no_new_privileges {
-        capabilities::set_no_new_privs()?;
+        set_no_new_privs()?;
     }
     explain.step(
         "5",
@@ -97,3 +97,52 @@ fn set_rlimits(config: &RunConfig) -> Result<()> {
 pub fn program(config: &RunConfig) -> Result<step02::Program> {
     step02::Program::new(&config.args)?.env(&config.env)
 }
+
+// ANCHOR: no_new_privs
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: from now on `execve` can never grant more
+/// privileges (setuid bits and file capabilities are ignored). It is inherited
+/// by every child and cannot be unset. It also lets an unprivileged process
+/// install a seccomp filter.
+pub fn set_no_new_privs() -> Result<()> {
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments and touches
+    // no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("prctl PR_SET_NO_NEW_PRIVS");
+    }
+    Ok(())
+}
+// ANCHOR_END: no_new_privs
+
+/// `prctl(PR_SET_KEEPCAPS)`: keep the permitted set when switching from uid 0
+/// to another user (otherwise the kernel clears it; capabilities(7), "Effect
+/// of user ID changes on capabilities").
+fn set_keep_caps(keep: bool) -> Result<()> {
+    // SAFETY: PR_SET_KEEPCAPS takes plain integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(keep), 0, 0, 0) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("prctl PR_SET_KEEPCAPS");
+    }
+    Ok(())
+}
+
+// ANCHOR: become_user
+/// Switch to `uid`/`gid` (and supplementary `groups`) without losing the
+/// permitted set, so that [`apply`] can then give a non-root user exactly the
+/// container's capabilities (through the ambient set).
+///
+/// Order: groups first (changing groups needs `CAP_SETGID`, which a
+/// non-root user no longer has), then the uid, with `PR_SET_KEEPCAPS` on
+/// so the kernel keeps the permitted set across the change.
+pub fn become_user(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
+    use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+    let groups: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).with_context(|| format!("setgroups {groups:?}"))?;
+    let gid = Gid::from_raw(gid);
+    setresgid(gid, gid, gid).with_context(|| format!("setresgid {gid}"))?;
+    set_keep_caps(true)?;
+    let uid = Uid::from_raw(uid);
+    setresuid(uid, uid, uid).with_context(|| format!("setresuid {uid}"))?;
+    set_keep_caps(false)
+}
+// ANCHOR_END: become_user
