@@ -5,9 +5,9 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use step05::capabilities::{
-    CapabilitySet, ProcessCapabilities, apply, become_user, docker_default, drop_bounding,
-    set_no_new_privs, with_changes,
+    CapabilitySet, ProcessCapabilities, apply, docker_default, drop_bounding, with_changes,
 };
+use step05::privileges::{become_user, set_no_new_privs};
 
 /// The bitmask the kernel prints for a set (`CapEff: 00000000a80425fb`).
 fn mask(set: &CapabilitySet) -> u64 {
