@@ -51,6 +51,8 @@ pub enum Demo {
         #[arg(long)]
         once: bool,
     },
+    /// Why a container's cgroup namespace is made after it enters its cgroup.
+    Cgroupns,
     /// The programs the demos run inside cgroups (internal).
     #[command(hide = true, subcommand)]
     Workload(Workload),

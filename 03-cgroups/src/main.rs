@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
             Demo::Pids { pids } => demo::pids(&mut out, &pids),
             Demo::Io { read_bps, bytes } => demo::io(&mut out, &read_bps, &bytes),
             Demo::Stats { seconds, once } => demo::stats(&mut out, seconds, once),
+            Demo::Cgroupns => demo::cgroupns(&mut out),
             Demo::Workload(_) => unreachable!("handled above"),
         }),
     };

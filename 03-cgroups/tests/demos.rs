@@ -86,3 +86,17 @@ fn stats_demo_output() {
     }
     insta::assert_snapshot!("step03_stats", demo_output(&["stats", "--once"]));
 }
+
+#[test]
+fn cgroupns_demo_shows_why_the_namespace_comes_after_the_move() {
+    // The same output on v1 and v2: the demo prints only `/` and redacted paths.
+    if !step01::testing::need_root() {
+        return;
+    }
+    let text = demo_output(&["cgroupns"]);
+    assert!(
+        text.contains("the second sees itself at the root `/`"),
+        "the kernel did not give the late namespace its cgroup as root: {text}"
+    );
+    insta::assert_snapshot!("step03_cgroupns", text);
+}

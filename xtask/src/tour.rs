@@ -71,13 +71,14 @@ pub const STEPS: &[Step] = &[
         number: "03",
         package: "step03-cgroups",
         binary: "step03-cgroups",
-        title: "cgroups: limits and accounting (cpu, memory, pids, io, stats)",
+        title: "cgroups: limits and accounting (cpu, memory, pids, io, stats), the cgroup namespace",
         demos: &[
             (&["cpu"], Needs::Root),
             (&["memory"], Needs::Root),
             (&["pids"], Needs::Root),
             (&["io"], Needs::Root),
             (&["stats", "--seconds", "3"], Needs::Root),
+            (&["cgroupns"], Needs::Root),
         ],
     },
     Step {

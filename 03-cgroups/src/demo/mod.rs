@@ -6,7 +6,8 @@
 //! [`crate::spawn::spawn`] in new namespaces, and removes everything on the
 //! way out: the cgroup guards' `Drop` kills what is left and `rmdir`s.
 //!
-//! One demo per file: [`cpu`], [`memory`], [`pids`], [`io`], [`stats`]. This
+//! One demo per file: [`cpu`], [`memory`], [`pids`], [`io`], [`stats`],
+//! [`cgroupns`]. This
 //! file holds what they share: starting a workload and printing a header.
 
 use std::io::Write;
@@ -19,12 +20,14 @@ use crate::limits::Limit;
 use crate::spawn::{self, Child, NAMESPACES};
 use crate::version::Version;
 
+pub mod cgroupns;
 pub mod cpu;
 pub mod io;
 pub mod memory;
 pub mod pids;
 pub mod stats;
 
+pub use cgroupns::cgroupns;
 pub use cpu::cpu;
 pub use io::io;
 pub use memory::{MemoryOutcome, memory, run_memory};
