@@ -63,12 +63,6 @@ pub enum Demo {
 pub enum Workload {
     /// Spin forever.
     Hog,
-    /// Time short CPU bursts.
-    Victim {
-        /// How many bursts.
-        #[arg(long, default_value_t = 40)]
-        rounds: u32,
-    },
     /// Allocate memory without end.
     Allocate,
     /// Fork until refused.

@@ -14,7 +14,6 @@ fn main() -> std::process::ExitCode {
     let result = match cli.demo {
         Demo::Workload(w) => match w {
             Workload::Hog => workload::hog(),
-            Workload::Victim { rounds } => workload::victim(rounds, &mut out),
             Workload::Allocate => workload::allocate(&mut out),
             Workload::Forkbomb => workload::forkbomb(&mut out),
             Workload::ReadDisk { device, bytes } => workload::read_disk(&device, bytes, &mut out),

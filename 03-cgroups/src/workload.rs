@@ -18,21 +18,6 @@ pub fn hog() -> ! {
     }
 }
 
-/// Do a fixed amount of CPU work in `rounds` short bursts and print the
-/// wall time each burst took (in nanoseconds), one per line. Alone on its
-/// CPU a burst takes its CPU time; next to a hog it takes longer.
-pub fn victim(rounds: u32, out: &mut dyn Write) -> Result<()> {
-    for _ in 0..rounds {
-        let start = Instant::now();
-        let mut x: u64 = 1;
-        for _ in 0..6_000_000 {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-        writeln!(out, "{}", start.elapsed().as_nanos())?;
-    }
-    Ok(())
-}
-
 /// Allocate and touch memory 1 MiB at a time, forever, reporting every
 /// 4 MiB. Only the kernel can stop it.
 pub fn allocate(out: &mut dyn Write) -> Result<()> {

@@ -80,7 +80,7 @@ impl Hogs {
 /// Stop a hog with SIGSTOP and wait until the kernel reports it stopped
 /// (state `T` in /proc/<pid>/stat): a stopped process is not runnable, so
 /// it takes no CPU time and touches no memory until SIGCONT.
-pub(super) fn pause(pid: i32) -> Result<()> {
+pub fn pause(pid: i32) -> Result<()> {
     nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGSTOP)
         .with_context(|| format!("kill({pid}, SIGSTOP)"))?;
     let path = format!("/proc/{pid}/stat");
@@ -102,7 +102,7 @@ pub(super) fn pause(pid: i32) -> Result<()> {
 }
 
 /// Let a stopped hog run again.
-pub(super) fn resume(pid: i32) -> Result<()> {
+pub fn resume(pid: i32) -> Result<()> {
     nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGCONT)
         .with_context(|| format!("kill({pid}, SIGCONT)"))
 }

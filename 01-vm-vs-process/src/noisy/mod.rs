@@ -37,9 +37,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 
 pub use hog_process::{die_with_parent, hog_main};
+pub use hogs::{pause, resume};
 pub use measure::{WINDOW, hog_size, measure, mem_available};
-pub use pinning::{allowed_cpus, pin_to};
-pub use render::{WORDS_HEADING, render, render_tables, render_words};
+pub use pinning::{AffinityGuard, allowed_cpus, pin_to};
+pub use render::{WORDS_HEADING, render, render_tables, render_words, spread};
 pub use victim::{Victim, run_victim};
 
 use crate::signals;
@@ -145,7 +146,8 @@ impl Stats {
         baseline.throughput() / self.throughput()
     }
 
-    fn from_latencies(mut latencies: Vec<Duration>, elapsed: Duration) -> Result<Stats> {
+    /// The statistics of `latencies`, measured over `elapsed` in all.
+    pub fn from_latencies(mut latencies: Vec<Duration>, elapsed: Duration) -> Result<Stats> {
         ensure!(
             !latencies.is_empty(),
             "the victim finished no unit of work in {elapsed:?}; use a longer --seconds"

@@ -34,10 +34,11 @@ pub fn allowed_cpus() -> Result<Vec<usize>> {
 
 /// Puts the calling thread's CPU affinity back when dropped, so that a
 /// library caller (a test thread, say) is not left pinned.
-pub(super) struct AffinityGuard(CpuSet);
+pub struct AffinityGuard(CpuSet);
 
 impl AffinityGuard {
-    pub(super) fn pin(cpu: usize) -> Result<AffinityGuard> {
+    /// Pin the calling thread to `cpu` until the guard is dropped.
+    pub fn pin(cpu: usize) -> Result<AffinityGuard> {
         let before = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity(0)")?;
         pin_to(cpu)?;
         Ok(AffinityGuard(before))

@@ -8,7 +8,7 @@ use crate::report::{self, Table};
 pub const WORDS_HEADING: &str = "What the numbers say";
 
 /// A median and the middle half of the rounds: `2.01x (1.85x to 2.20x)`.
-fn spread(s: &Spread) -> String {
+pub fn spread(s: &Spread) -> String {
     format!(
         "{} ({} to {})",
         report::ratio(s.median),

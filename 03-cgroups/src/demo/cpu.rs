@@ -1,127 +1,217 @@
-//! The `cpu` demo: the noisy neighbour. A victim and a CPU hog share one
-//! CPU (pinned with cpuset), first without a limit, then with the hog
-//! capped by the CPU bandwidth controller (see [`crate::cpu`]).
+//! The `cpu` demo: the noisy neighbour of step 01 again, and the same
+//! neighbour capped by the CPU bandwidth controller (see [`crate::cpu`]).
+//!
+//! The victim is this program's own thread, pinned to one CPU; two hogs
+//! spin on that CPU, each in a cgroup of its own (cpuset), one without a
+//! limit and one capped. As in step 01 the conditions are measured in short
+//! windows, interleaved in shuffled rounds, with the hogs stopped (SIGSTOP)
+//! outside their windows, so that the machine's drift cancels out of each
+//! round's ratios.
 
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use step01::report::{self, Table, measured, ratio};
+use anyhow::{Context, Result};
+use step01::noisy::{self, AffinityGuard, Spread, Stats, Verdict, Victim, run_victim};
+use step01::report::{self, Table, measured};
 
 use super::{opt, plain, start};
-use crate::cgroup::{self, Stats, check_interrupted};
+use crate::cgroup::{self, Cgroup, check_interrupted};
 use crate::limits::{self, Cpus, Limits};
+use crate::spawn::Child;
 
-/// Burst latencies of one victim run, in nanoseconds, sorted.
-fn victim_run(
-    hog_limit: Option<Cpus>,
-    with_hog: bool,
-    rounds: u32,
-) -> Result<(Vec<u64>, Option<Stats>)> {
-    let pin = Limits {
-        cpuset: Some(pin_cpu()?),
+/// One window of a round: longer than one CPU bandwidth period (100 ms),
+/// so that the capped hog meets its quota inside every window.
+const WINDOW: Duration = Duration::from_millis(150);
+/// Rounds of three windows (alone, beside each hog): about 4 seconds.
+const ROUNDS: usize = 9;
+
+/// What the rounds measured.
+struct Measurement {
+    /// Pooled latencies: alone, beside the hog, beside the capped hog.
+    stats: [Stats; 3],
+    /// Slowdown beside the hog without a limit, one ratio per round.
+    uncapped: Spread,
+    /// Slowdown beside the capped hog.
+    capped: Spread,
+}
+
+/// A hog in a cgroup of its own, pinned to `cpu`, stopped until its window.
+fn start_hog(name: &str, cpu: usize, cap: Option<Cpus>) -> Result<(Box<dyn Cgroup>, Child)> {
+    let limits = Limits {
+        cpuset: Some(cpu.to_string()),
+        cpus: cap,
         ..Limits::default()
     };
-    let (victim_cg, _) = cgroup::create("cpu-victim", &pin)?;
-    let hog = if with_hog {
-        let limits = Limits {
-            cpus: hog_limit,
-            ..pin.clone()
-        };
-        let (hog_cg, _) = cgroup::create("cpu-hog", &limits)?;
-        let child = start(hog_cg.as_ref(), &["hog"], false)?;
-        // Let the hog settle on the CPU before measuring.
-        std::thread::sleep(Duration::from_millis(100));
-        Some((hog_cg, child))
-    } else {
-        None
-    };
-    let rounds_text = rounds.to_string();
-    let mut victim = start(
-        victim_cg.as_ref(),
-        &["victim", "--rounds", &rounds_text],
-        true,
-    )?;
-    let text = victim.read_stdout()?;
-    victim.wait()?;
-    let hog_stats = match &hog {
-        Some((cg, _)) => Some(cg.stats()?),
-        None => None,
-    };
-    let mut bursts: Vec<u64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
-    if bursts.len() != rounds as usize {
-        bail!("the victim reported {} of {rounds} bursts", bursts.len());
+    let (cg, _notes) = cgroup::create(name, &limits)?;
+    let child = start(cg.as_ref(), &["hog"], false)?;
+    noisy::pause(child.pid.as_raw())?;
+    Ok((cg, child))
+}
+
+// ANCHOR: rounds
+/// Interleave the three conditions in shuffled rounds; each round's ratios
+/// compare windows measured one right after the other.
+fn measure(cpu: usize, cap: Cpus) -> Result<(Measurement, Box<dyn Cgroup>)> {
+    let _pinned = AffinityGuard::pin(cpu)?;
+    // The guards kill and remove the hogs on the way out, also on an error.
+    let (_free_cg, free) = start_hog("cpu-hog", cpu, None)?;
+    let (capped_cg, capped) = start_hog("cpu-hog-capped", cpu, Some(cap))?;
+    let hogs = [None, Some(free.pid), Some(capped.pid)];
+    let mut victim = Victim::new();
+    run_victim(&mut victim, Duration::from_millis(50), &mut Vec::new())?;
+    let mut latencies: [Vec<Duration>; 3] = Default::default();
+    let (mut uncapped, mut capped_ratios) = (Vec::new(), Vec::new());
+    let mut order = [0, 1, 2];
+    for round in 0..ROUNDS {
+        check_interrupted()?;
+        order.rotate_left(round % 3); // every condition comes first, middle and last
+        let mut units_per_s = [0.0; 3];
+        for &condition in &order {
+            if let Some(pid) = hogs[condition] {
+                noisy::resume(pid.as_raw())?;
+            }
+            units_per_s[condition] = run_victim(&mut victim, WINDOW, &mut latencies[condition])?;
+            if let Some(pid) = hogs[condition] {
+                noisy::pause(pid.as_raw())?;
+            }
+        }
+        let [alone, beside_free, beside_capped] = units_per_s;
+        uncapped.push(alone / beside_free);
+        capped_ratios.push(alone / beside_capped);
     }
-    bursts.sort_unstable();
-    Ok((bursts, hog_stats))
+    // ANCHOR_END: rounds
+    let elapsed = WINDOW * ROUNDS as u32;
+    let [a, b, c] = latencies;
+    let stats = [
+        Stats::from_latencies(a, elapsed)?,
+        Stats::from_latencies(b, elapsed)?,
+        Stats::from_latencies(c, elapsed)?,
+    ];
+    drop((free, capped));
+    let m = Measurement {
+        stats,
+        uncapped: Spread::of(uncapped),
+        capped: Spread::of(capped_ratios),
+    };
+    Ok((m, capped_cg))
 }
 
-/// The CPU both demo processes are pinned to: the last one we may use.
-fn pin_cpu() -> Result<String> {
-    let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
-        .context("sched_getaffinity")?;
-    let cpu = (0..nix::sched::CpuSet::count())
-        .rev()
-        .find(|&c| set.is_set(c).unwrap_or(false));
-    Ok(cpu.unwrap_or(0).to_string())
-}
-
-fn mean(v: &[u64]) -> f64 {
-    v.iter().sum::<u64>() as f64 / v.len().max(1) as f64
+/// The CPU the demo uses: the last one we may run on.
+fn pin_cpu() -> Result<usize> {
+    noisy::allowed_cpus()?
+        .last()
+        .copied()
+        .context("sched_getaffinity returned no CPU")
 }
 
 /// The `cpu` demo: the noisy neighbour, then the same neighbour capped.
 // ANCHOR: cpu_demo
 pub fn cpu(out: &mut dyn Write, cpus: &str) -> Result<()> {
     let cap = limits::parse_cpus(cpus)?;
-    let rounds = 40;
+    let cpu = pin_cpu()?;
     writeln!(
         out,
-        "victim: {rounds} short bursts of CPU work, timed one by one; hog: spins forever."
+        "victim: this program, short units of CPU work timed one by one; hogs: spin forever.\n\
+         all on CPU {}, the hogs pinned with the cpuset controller; {ROUNDS} rounds of {} ms windows,\n\
+         alone and beside each hog, in turn (a hog is stopped outside its window).\n",
+        measured(cpu),
+        WINDOW.as_millis(),
     )?;
+    let (m, capped_cg) = measure(cpu, cap)?;
+    let stats = capped_cg.stats()?;
+    write!(out, "{}", table(&m, cpus))?;
     writeln!(
         out,
-        "both pinned to CPU {} with the cpuset controller.\n",
-        measured(pin_cpu()?)
+        "\nthe capped hog was throttled in {} of {} periods ({} in total)\n",
+        opt(stats.cpu_throttled_periods, plain),
+        opt(stats.cpu_periods, plain),
+        stats.cpu_throttled.map_or("n/a".into(), report::duration),
     )?;
-    let (alone, _) = victim_run(None, false, rounds)?;
-    check_interrupted()?;
-    let (noisy, _) = victim_run(None, true, rounds)?;
-    check_interrupted()?;
-    let (capped, hog) = victim_run(Some(cap), true, rounds)?;
-    let ns = |n: f64| report::duration(Duration::from_nanos(n as u64));
-    let p = |v: &[u64], q: f64| v[((v.len() - 1) as f64 * q) as usize] as f64;
-    let mut t = Table::new(["run", "mean burst", "p50", "p90", "vs alone"]);
-    for (label, v) in [
-        ("victim alone", &alone),
-        ("victim + hog, no limit", &noisy),
-        (&*format!("victim + hog capped at {cpus} CPU"), &capped),
-    ] {
-        t.row([
-            label.to_string(),
-            ns(mean(v)),
-            ns(p(v, 0.5)),
-            ns(p(v, 0.9)),
-            ratio(mean(v) / mean(&alone)),
-        ]);
-    }
-    write!(out, "{}", t.render())?;
-    if let Some(stats) = hog {
-        writeln!(
-            out,
-            "\nthe capped hog was throttled in {} of {} periods ({} in total)",
-            opt(stats.cpu_throttled_periods, plain),
-            opt(stats.cpu_periods, plain),
-            stats.cpu_throttled.map_or("n/a".into(), report::duration),
-        )?;
-    }
-    writeln!(
-        out,
-        "\nWithout a limit the scheduler shares the CPU fairly, so each burst of the victim waits\n\
-         for the hog's turn: about twice as slow. With cpu.max (v2) / cpu.cfs_quota_us (v1) the\n\
-         hog may run only its quota per 100 ms period; the rest of the time it is throttled and\n\
-         the victim runs almost as if alone."
-    )?;
+    writeln!(out, "{}", words(&m.uncapped, &m.capped, cpus))?;
     Ok(())
 }
 // ANCHOR_END: cpu_demo
+
+fn table(m: &Measurement, cpus: &str) -> String {
+    let mut t = Table::new([
+        "victim",
+        "median unit",
+        "p99",
+        "slowdown (middle half of rounds)",
+    ]);
+    let rows = [
+        ("alone", "1.00x".to_string()),
+        ("beside the hog, no limit", noisy::spread(&m.uncapped)),
+        (
+            &*format!("beside the hog capped at {cpus} CPU"),
+            noisy::spread(&m.capped),
+        ),
+    ];
+    for ((label, slowdown), s) in rows.into_iter().zip(&m.stats) {
+        t.row([
+            label.to_string(),
+            report::duration(s.median),
+            report::duration(s.p99),
+            slowdown,
+        ]);
+    }
+    t.render()
+}
+
+/// The sentences under the table, chosen by what the rounds can show.
+pub fn words(uncapped: &Spread, capped: &Spread, cpus: &str) -> String {
+    let first = match uncapped.verdict() {
+        Verdict::Slower => format!(
+            "Without a limit the scheduler shares the CPU fairly, so the victim waits for the\n\
+             hog's turns: {} as slow in the median round.",
+            report::ratio(uncapped.median)
+        ),
+        _ => "Without a limit the hog's cost was not measurable on this run: the rounds\n\
+              disagree (a busy machine moves them), so this run cannot say."
+            .to_string(),
+    };
+    let second = if capped.q3 < uncapped.q1 {
+        format!(
+            "With cpu.max (v2) / cpu.cfs_quota_us (v1) the hog may run only {cpus} of a CPU per\n\
+             100 ms period and is throttled the rest of the time: the victim got most of the CPU\n\
+             back ({} as slow instead of {}).",
+            report::ratio(capped.median),
+            report::ratio(uncapped.median)
+        )
+    } else {
+        "The capped hog's rounds overlap the uncapped hog's: the cap's effect was not\n\
+         measurable on this run."
+            .to_string()
+    };
+    format!("{first}\n{second}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spread(ratios: &[f64]) -> Spread {
+        Spread::of(ratios.to_vec())
+    }
+
+    #[test]
+    fn words_follow_the_numbers() {
+        let clear = spread(&[1.9, 2.0, 2.1, 2.2]);
+        let capped = spread(&[1.1, 1.2, 1.25, 1.3]);
+        let text = words(&clear, &capped, "0.2");
+        assert!(text.contains("2.05x as slow"), "{text}");
+        assert!(
+            text.contains("got most of the CPU") && text.contains("1.23x"),
+            "{text}"
+        );
+        // An uncapped hog whose rounds include 1.0 proves nothing.
+        let unclear = spread(&[0.8, 1.0, 1.3, 1.6]);
+        assert!(words(&unclear, &capped, "0.2").contains("not measurable"));
+        // A cap whose rounds overlap the uncapped hog's is not claimed.
+        let overlapping = spread(&[1.8, 2.0, 2.2, 2.4]);
+        let text = words(&clear, &overlapping, "0.2");
+        assert!(text.contains("cap's effect was not"), "{text}");
+        assert!(!text.contains("got most of the CPU"), "{text}");
+    }
+}
