@@ -22,9 +22,9 @@ use crate::spawn::Child;
 
 /// One window of a round: longer than one CPU bandwidth period (100 ms),
 /// so that the capped hog meets its quota inside every window.
-const WINDOW: Duration = Duration::from_millis(150);
-/// Rounds of three windows (alone, beside each hog): about 4 seconds.
-const ROUNDS: usize = 9;
+const WINDOW: Duration = Duration::from_millis(200);
+/// Rounds of three windows (alone, beside each hog): about 6 seconds.
+const ROUNDS: usize = 10;
 
 /// What the rounds measured.
 struct Measurement {
