@@ -67,7 +67,7 @@ pub enum Demo {
         /// The KVM device to use.
         #[arg(long, value_name = "PATH", default_value = step01::kvm::DEFAULT_DEVICE)]
         kvm_device: PathBuf,
-        /// How many timed runs of each.
+        /// How many timed pairs of runs (a process and a VM each).
         #[arg(long, default_value_t = step01::compare::DEFAULT_RUNS,
               value_parser = clap::value_parser!(u16).range(1..=1000))]
         runs: u16,

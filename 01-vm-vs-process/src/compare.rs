@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::kvm::{self, Machine, Until};
+use crate::noisy::{Spread, Verdict};
 use crate::report::{self, Table};
 
-/// How many runs the demo times by default.
-pub const DEFAULT_RUNS: u16 = 5;
+/// How many pairs of runs the demo times by default.
+pub const DEFAULT_RUNS: u16 = 11;
 
 // ANCHOR: time_to_first_output
 /// Spawn `echo` and time until its line arrives through the pipe.
@@ -89,11 +90,42 @@ impl Summary {
     }
 }
 
-/// Time `f` `runs` times and summarise.
-pub fn measure(runs: usize, mut f: impl FnMut() -> Result<Duration>) -> Result<Summary> {
-    let times = (0..runs).map(|_| f()).collect::<Result<Vec<_>>>()?;
-    Summary::of(&times).context("at least one run is needed")
+/// The timings of both, and the VM / process ratio of each pair of runs.
+#[derive(Debug, Clone)]
+pub struct Pairs {
+    /// The process's times.
+    pub process: Summary,
+    /// The VM's times.
+    pub vm: Summary,
+    /// VM / process, one ratio per pair.
+    pub ratio: Spread,
 }
+
+// ANCHOR: pairs
+/// Time the process and the VM in `runs` pairs, one right after the other,
+/// in alternating order: drift of the machine's speed (another tenant, a
+/// frequency change) then changes both sides of a pair's ratio alike.
+pub fn measure_pairs(runs: usize, device: &Path) -> Result<Pairs> {
+    let (mut process, mut vm, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for pair in 0..runs {
+        let (p, v) = if pair % 2 == 0 {
+            let p = time_to_first_output_process()?;
+            (p, time_to_first_output_vm(device)?)
+        } else {
+            let v = time_to_first_output_vm(device)?;
+            (time_to_first_output_process()?, v)
+        };
+        ratios.push(v.as_secs_f64() / p.as_secs_f64());
+        process.push(p);
+        vm.push(v);
+    }
+    Ok(Pairs {
+        process: Summary::of(&process).context("at least one run is needed")?,
+        vm: Summary::of(&vm).context("at least one run is needed")?,
+        ratio: Spread::of(ratios),
+    })
+}
+// ANCHOR_END: pairs
 
 /// The `compare` demo: time to first output, process vs KVM guest.
 pub fn demo(out: &mut dyn Write, device: &Path, runs: usize) -> Result<()> {
@@ -105,41 +137,67 @@ pub fn demo(out: &mut dyn Write, device: &Path, runs: usize) -> Result<()> {
     // One untimed run of each, so that neither pays for loading code from disk.
     time_to_first_output_process()?;
     time_to_first_output_vm(device)?;
-
-    let process = measure(runs, time_to_first_output_process)?;
-    let vm = measure(runs, || time_to_first_output_vm(device))?;
-
-    writeln!(out, "Time to first output, {runs} runs each:\n")?;
-    let mut table = Table::new(["what starts", "until", "median", "fastest", "slowest"]);
-    table.row([
-        "a process: fork + exec `echo`".to_string(),
-        "its line arrives".into(),
-        report::duration(process.median),
-        report::duration(process.min),
-        report::duration(process.max),
-    ]);
-    table.row([
-        format!("a VM: open {}, build, run", device.display()),
-        "the first serial byte".into(),
-        report::duration(vm.median),
-        report::duration(vm.min),
-        report::duration(vm.max),
-    ]);
-    write!(out, "{}", table.render())?;
-    let ratio = vm.median.as_secs_f64() / process.median.as_secs_f64();
+    let pairs = measure_pairs(runs, device)?;
     writeln!(
         out,
-        "\nVM / process (medians): {}\n\n\
+        "Time to first output, {runs} pairs of runs (process and VM one after the other):\n"
+    )?;
+    let mut table = Table::new(["what starts", "until", "median", "fastest", "slowest"]);
+    for (what, until, s) in [
+        (
+            "a process: fork + exec `echo`".to_string(),
+            "its line arrives",
+            pairs.process,
+        ),
+        (
+            format!("a VM: open {}, build, run", device.display()),
+            "the first serial byte",
+            pairs.vm,
+        ),
+    ] {
+        table.row([
+            what,
+            until.into(),
+            report::duration(s.median),
+            report::duration(s.min),
+            report::duration(s.max),
+        ]);
+    }
+    write!(out, "{}", table.render())?;
+    writeln!(
+        out,
+        "\nVM / process, per pair: {}\n",
+        crate::noisy::spread(&pairs.ratio)
+    )?;
+    writeln!(out, "{}", words(&pairs.ratio))?;
+    Ok(())
+}
+
+/// The sentences under the table: the first follows this run's pairs.
+pub fn words(ratio: &Spread) -> String {
+    let first = match ratio.verdict() {
+        Verdict::Slower => format!(
+            "Here the bare VM took {} as long as fork + exec to print.",
+            report::ratio(ratio.median)
+        ),
+        Verdict::Faster => format!(
+            "Here the bare VM printed first: {} of the time of fork + exec.",
+            report::ratio(ratio.median)
+        ),
+        Verdict::NotMeasurable => {
+            "Here neither was measurably faster: the middle half of the pairs includes 1.0x."
+                .to_string()
+        }
+    };
+    format!(
+        "{first}\n\n\
          Our guest is 36 bytes of code with no operating system, so the VM's time is only\n\
          the VMM's work: create the VM, map its memory, set up a vCPU, enter it. A bare\n\
-         machine is cheap to build and may even beat fork + exec. What makes a real VM\n\
-         slow to start comes next: it boots its own kernel and init before any application\n\
-         prints a line (seconds, not milliseconds). A process needs none of that: the\n\
-         kernel it runs on is already up. Containers keep that advantage; the next steps\n\
-         show how they still get isolation.",
-        report::ratio(ratio)
-    )?;
-    Ok(())
+         machine is cheap to build. What makes a real VM slow to start comes next: it boots\n\
+         its own kernel and init before any application prints a line (seconds, not\n\
+         milliseconds). A process needs none of that: the kernel it runs on is already up.\n\
+         Containers keep that advantage; the next steps show how they still get isolation."
+    )
 }
 
 #[cfg(test)]
@@ -157,8 +215,21 @@ mod tests {
     }
 
     #[test]
-    fn process_first_output_takes_real_time() {
-        let t = time_to_first_output_process().expect("spawn echo");
-        assert!(t > Duration::ZERO);
+    fn the_first_sentence_follows_the_pairs() {
+        let slower = words(&Spread::of(vec![1.5, 1.6, 1.8]));
+        assert!(
+            slower.starts_with("Here the bare VM took 1.60x"),
+            "{slower}"
+        );
+        let faster = words(&Spread::of(vec![0.4, 0.5, 0.6]));
+        assert!(
+            faster.starts_with("Here the bare VM printed first: 0.50x"),
+            "{faster}"
+        );
+        let unclear = words(&Spread::of(vec![0.8, 1.0, 1.3]));
+        assert!(
+            unclear.starts_with("Here neither was measurably faster"),
+            "{unclear}"
+        );
     }
 }
