@@ -78,7 +78,10 @@ mod tests {
             lab_of("not yet implemented: lab 02-hostname: set it"),
             Some("02-hostname")
         );
-        assert_eq!(lab_of("lab 03-cpu-stat: read cpu.stat"), Some("03-cpu-stat"));
+        assert_eq!(
+            lab_of("lab 03-cpu-stat: read cpu.stat"),
+            Some("03-cpu-stat")
+        );
         assert_eq!(lab_of("index out of bounds"), None);
         assert_eq!(lab_of("lab report: x"), None);
     }
