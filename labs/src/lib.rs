@@ -210,6 +210,17 @@ fn check(out: &mut dyn Write, lab: &Lab, hints: bool) -> Result<bool> {
         None
     };
     grade::scorecard(out, lab, &outcome, hint)?;
+    let mut stubs = true;
+    for r in &lab.regions {
+        stubs &= region::body(r)? == region::stub(r)?;
+    }
+    if stubs && !outcome.passed() {
+        writeln!(
+            out,
+            "(the code is still the stub: its todo! panics, and in a process the test \
+             cloned that shows as SIGABRT; write yours at the TODO)"
+        )?;
+    }
     let mut state = region::load_state(lab);
     state.passed = if outcome.passed() {
         Some(region::fingerprint(lab)?)
@@ -286,4 +297,75 @@ fn reset(out: &mut dyn Write, lab: &Lab) -> Result<()> {
         writeln!(out, "lab {} was not started: nothing to reset", lab.name)?;
     }
     Ok(())
+}
+
+/// Write each lab's book text (goal, what to read, the commands, the hints)
+/// to `out/lab-<name>.md`, from the catalogue, for the chapters to include:
+/// `cargo xtask book` calls it, so the book never repeats labs.toml by hand.
+pub fn export_book(out: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    for lab in catalog::load()? {
+        let path = out.join(format!("lab-{}.md", lab.name));
+        std::fs::write(&path, book_text(&lab))
+            .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn book_text(lab: &Lab) -> String {
+    let needs = match lab.needs {
+        catalog::Needs::Nothing => "nothing beyond your own user",
+        catalog::Needs::Root => "root: `check` builds as you and runs the tests through sudo",
+        catalog::Needs::Kvm => "read/write access to /dev/kvm (else `check` uses sudo)",
+    };
+    let mut text = format!(
+        "**Goal.** {}\n\n**Read first:** {}.\n\n**Time:** about {} minutes. **Needs:** {needs}.\n\n",
+        lab.goal,
+        lab.read.join("; "),
+        lab.minutes
+    );
+    text += &format!(
+        "```console\n$ cargo xtask lab start {0}    # your code goes where the TODO is\n\
+         $ cargo xtask lab check {0}    # build, run the tests, print the scorecard\n\
+         $ cargo xtask lab hint {0}     # the next hint\n\
+         $ cargo xtask lab reset {0}    # the solution back (yours is kept)\n```\n\n",
+        lab.name
+    );
+    text += &format!(
+        "The grade comes from `cargo test -p {} --test {}`: {}.\n\n",
+        lab.grade.package,
+        lab.grade.test,
+        lab.grade
+            .tests
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (i, hint) in lab.hints.iter().enumerate() {
+        text += &format!(
+            "<details><summary>Hint {} of {}</summary>\n\n{hint}\n\n</details>\n\n",
+            i + 1,
+            lab.hints.len()
+        );
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_loads_and_every_region_and_book_section_exists() {
+        let labs = catalog::load().expect("labs/labs.toml");
+        assert!(labs.len() >= 13, "{} labs", labs.len());
+        for lab in &labs {
+            for r in &lab.regions {
+                let stub = region::stub(r).expect("the region exists");
+                assert!(stub.contains(&lab.marker()), "{}", r.anchor);
+            }
+            selfcheck::book_section(lab).expect("the book section");
+        }
+    }
 }

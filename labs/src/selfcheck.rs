@@ -182,8 +182,8 @@ fn phases(labs: &[Lab]) -> Result<()> {
 }
 
 /// Every lab has a `{#lab-NN-name}` heading in its chapter that includes
-/// each of its regions.
-fn book_section(lab: &Lab) -> Result<()> {
+/// its text (from [`crate::export_book`]) and each of its regions.
+pub fn book_section(lab: &Lab) -> Result<()> {
     let path = root().join("book/src").join(&lab.book);
     let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     let id = format!("{{#{}}}", lab.book_id());
@@ -198,6 +198,13 @@ fn book_section(lab: &Lab) -> Result<()> {
     let section = section[id.len()..]
         .find("\n## ")
         .map_or(section, |end| &section[..end + id.len()]);
+    ensure!(
+        section.contains(&format!("{{{{#include output/lab-{}.md}}}}", lab.name)),
+        "{}: the section of lab {} does not include output/lab-{}.md",
+        path.display(),
+        lab.name,
+        lab.name
+    );
     for r in &lab.regions {
         ensure!(
             section.contains(&format!(":{}}}}}", r.anchor)),
