@@ -203,6 +203,11 @@ fn hint(out: &mut dyn Write, lab: &Lab) -> Result<()> {
 
 /// Check one lab; with `hints`, a failing scorecard shows the next hint.
 fn check(out: &mut dyn Write, lab: &Lab, hints: bool) -> Result<bool> {
+    Ok(check_counted(out, lab, hints)?.passed())
+}
+
+/// [`check`], returning the whole outcome.
+fn check_counted(out: &mut dyn Write, lab: &Lab, hints: bool) -> Result<grade::Outcome> {
     let outcome = grade::run(lab)?;
     let hint = if hints && !outcome.passed() {
         next_hint(lab)?
@@ -217,8 +222,8 @@ fn check(out: &mut dyn Write, lab: &Lab, hints: bool) -> Result<bool> {
     if stubs && !outcome.passed() {
         writeln!(
             out,
-            "(the code is still the stub: its todo! panics, and in a process the test \
-             cloned that shows as SIGABRT; write yours at the TODO)"
+            "(the code is still the stub, whose todo! panics; a test that runs it in a \
+             child process may only see that child die of SIGABRT. Write yours at the TODO.)"
         )?;
     }
     let mut state = region::load_state(lab);
@@ -228,7 +233,7 @@ fn check(out: &mut dyn Write, lab: &Lab, hints: bool) -> Result<bool> {
         None
     };
     region::save_state(lab, &state)?;
-    Ok(outcome.passed())
+    Ok(outcome)
 }
 
 fn check_all(out: &mut dyn Write, labs: &[Lab]) -> Result<()> {
@@ -239,21 +244,32 @@ fn check_all(out: &mut dyn Write, labs: &[Lab]) -> Result<()> {
             rows.push((lab, status, "-".to_string()));
             continue;
         }
-        check(out, lab, false)?;
+        let outcome = check_counted(out, lab, false)?;
         writeln!(out)?;
-        let status = region::status(lab)?;
-        let good = if status == Status::Passed {
-            format!("{0}/{0}", lab.grade.tests.len())
-        } else {
-            format!("<{}", lab.grade.tests.len())
+        let good = match &outcome {
+            grade::Outcome::NoBuild(_) => "does not compile".to_string(),
+            grade::Outcome::Ran(results) => format!(
+                "{}/{}",
+                results
+                    .iter()
+                    .filter(|(_, v)| *v == grade::Verdict::Pass)
+                    .count(),
+                results.len()
+            ),
         };
-        rows.push((lab, status, good));
+        rows.push((lab, region::status(lab)?, good));
     }
-    let user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "?".into());
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .unwrap_or_else(|| format!("uid {}", current_uid()));
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    writeln!(out, "tincan labs of {user} on {}", host.trim())?;
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    writeln!(out, "tincan labs of {user} on {}, {date}", host.trim())?;
     writeln!(out, "{:<20} {:<12} checks", "lab", "status")?;
     for (lab, status, good) in &rows {
         writeln!(out, "{:<20} {:<12} {good}", lab.name, status.label())?;
@@ -268,6 +284,11 @@ fn check_all(out: &mut dyn Write, labs: &[Lab]) -> Result<()> {
         count(Status::NotStarted)
     )?;
     Ok(())
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: getuid(2) has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
 }
 
 /// Put the solution back in every region of `lab`, keeping the learner's version.
