@@ -311,6 +311,7 @@ fn reset(out: &mut dyn Write, lab: &Lab) -> Result<()> {
         region::write_body(r, &solution)?;
         changed = true;
     }
+    region::forget_solution(lab)?;
     region::save_state(lab, &region::State::default())?;
     if changed {
         writeln!(out, "lab {} reset: the solution is back", lab.name)?;

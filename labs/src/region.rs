@@ -1,9 +1,10 @@
 //! A lab's regions in the source, the copies kept of them, and its status.
 //!
-//! The committed code is the solution. `start` keeps a copy of it under
-//! `target/labs/<lab>/solution/` (git's HEAD is the fallback), `reset` keeps
-//! the learner's version under `target/labs/<lab>/yours-<time>/` before it
-//! puts the solution back. Nothing here ever commits.
+//! The code as it is before `start` is the solution (the committed code, in
+//! a learner's clone). `start` keeps a copy of it under
+//! `target/labs/<lab>/solution/` (git's HEAD is the fallback); `reset` keeps
+//! the learner's version under `target/labs/<lab>/yours-<time>/`, puts the
+//! solution back and drops the copy. Nothing here ever commits.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
@@ -133,28 +134,39 @@ fn committed_body(region: &Region) -> Option<String> {
     Some(text[span.start..span.end].to_string())
 }
 
-/// The solution's body: the copy `start` kept, else git's HEAD, else the
-/// file itself while it is not a stub.
+/// The solution's body: the copy `start` kept; before any start, the
+/// region as it is (the code as committed, or as a developer changed it);
+/// git's HEAD if the copy is gone while a stub is in place.
 pub fn solution(lab: &Lab, region: &Region) -> Result<String> {
     let copy = solution_copy(lab, region);
     if let Ok(text) = fs::read_to_string(&copy) {
         return Ok(text);
     }
-    if let Some(text) = committed_body(region) {
-        if !text.contains(&lab.marker()) {
-            return Ok(text);
-        }
-    }
     let now = body(region)?;
-    if now.contains(&lab.marker()) {
-        bail!(
+    if !now.contains(&lab.marker()) {
+        return Ok(now);
+    }
+    match committed_body(region) {
+        Some(text) if !text.contains(&lab.marker()) => Ok(text),
+        _ => bail!(
             "no copy of the solution of {} ({} is gone, and git has none): \
              the book shows it, in the chapter's Lab section",
             region.anchor,
             copy.display()
-        );
+        ),
     }
-    Ok(now)
+}
+
+/// Drop the solution's copies once the solution is back in the code, so
+/// that a later change to the committed code is the solution from then on.
+pub fn forget_solution(lab: &Lab) -> Result<()> {
+    let dir = labs_dir().join(&lab.name).join("solution");
+    match fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("remove {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Keep the solution's copy (once).

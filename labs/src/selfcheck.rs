@@ -44,8 +44,9 @@ impl Drop for Restore {
         for (file, text) in &self.files {
             let path = root().join(file);
             if fs::read_to_string(&path).ok().as_ref() != Some(text) {
-                if let Err(e) = fs::write(&path, text) {
-                    eprintln!("error: could not restore {}: {e}", path.display());
+                match fs::write(&path, text) {
+                    Ok(()) => eprintln!("selfcheck: restored {file}"),
+                    Err(e) => eprintln!("error: could not restore {}: {e}", path.display()),
                 }
             }
         }
@@ -94,22 +95,29 @@ pub fn run(labs: &[Lab]) -> Result<()> {
         );
         book_section(lab)?;
     }
-    let guard = Restore::new(labs)?;
-    let result = phases(labs);
-    drop(guard);
     let files: Vec<&str> = labs
         .iter()
         .flat_map(|l| &l.regions)
         .map(|r| r.file.as_str())
         .collect();
-    if root().join(".git").exists() {
-        util::run(
-            std::process::Command::new("git")
-                .args(["diff", "--exit-code", "--stat", "--"])
-                .args(&files)
-                .current_dir(root()),
-        )
-        .context("the self-check left a lab's code changed")?;
+    let git_diff = || {
+        let mut cmd = std::process::Command::new("git");
+        cmd.args(["diff", "--exit-code", "--stat", "--"])
+            .args(&files)
+            .current_dir(root());
+        cmd
+    };
+    // Only a clean tree can be compared with git at the end; a developer's
+    // uncommitted change is compared with itself by the guard.
+    let clean = git_diff().output().is_ok_and(|o| o.status.success());
+    let guard = Restore::new(labs)?;
+    let result = phases(labs);
+    drop(guard);
+    for lab in labs {
+        region::forget_solution(lab)?;
+    }
+    if clean {
+        util::run(&mut git_diff()).context("the self-check left a lab's code changed")?;
     }
     result
 }
