@@ -18,6 +18,8 @@
 //! 6. [`noisy`] measures the noisy neighbour: a latency-sensitive loop slows
 //!    down beside a process that hogs its CPU, and nothing stops a process
 //!    from taking the host's memory.
+//! 7. [`lab`] lets every step's demos say which classroom lab to finish
+//!    when they reach a learner's unfinished stub (`cargo xtask lab`).
 //!
 //! ```
 //! let me = step01::probe::Probe::collect()?;
@@ -27,6 +29,7 @@
 
 pub mod compare;
 pub mod kvm;
+pub mod lab;
 pub mod noisy;
 pub mod probe;
 pub mod process;

@@ -20,6 +20,7 @@ const MDBOOK_VERSION: &str = "0.5.4";
 pub fn run(serve: bool) -> Result<()> {
     let book = root().join("book");
     export_snapshots(&book.join("src/output"))?;
+    tincan_labs::export_book(&book.join("src/output"))?;
     check_includes(&book.join("src"))?;
     let mdbook = mdbook()?;
     let mut cmd = Command::new(mdbook);

@@ -51,6 +51,12 @@ enum Task {
         #[arg(long, hide = true)]
         measure_only: bool,
     },
+    /// Classroom labs: write the heart of a mechanism yourself, graded by
+    /// the kernel (list, start, hint, check, reset).
+    Lab {
+        #[command(subcommand)]
+        command: tincan_labs::Command,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +71,7 @@ fn main() -> std::process::ExitCode {
             quick,
             measure_only,
         } => bench::run(quick, measure_only),
+        Task::Lab { command } => tincan_labs::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

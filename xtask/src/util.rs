@@ -62,5 +62,6 @@ pub fn ci() -> Result<()> {
     crate::book::run(false)?;
     crate::tour::run(None)?;
     crate::vm_test::run()?;
-    run(cargo().args(["test", "--workspace"]))
+    run(cargo().args(["test", "--workspace"]))?;
+    tincan_labs::run(tincan_labs::Command::Selfcheck)
 }

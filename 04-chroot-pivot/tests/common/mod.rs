@@ -74,3 +74,35 @@ pub fn nonce() -> String {
             ^ u128::from(std::process::id())
     )
 }
+
+/// A tarball whose entries are written as given, bypassing the checks the
+/// tar crate's builder makes (an attacker's tarball is not polite).
+pub fn raw_tarball(path: &std::path::Path, entries: &[(&str, tar::EntryType, &str)]) {
+    let mut builder = tar::Builder::new(std::fs::File::create(path).expect("create tarball"));
+    for (name, kind, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        let gnu = header.as_gnu_mut().expect("gnu header");
+        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_entry_type(*kind);
+        header.set_mode(0o644);
+        if *kind == tar::EntryType::Symlink {
+            header.set_link_name(data).expect("link name");
+            header.set_size(0);
+        } else if *kind == tar::EntryType::Char {
+            // Device numbers: 1:3, what /dev/null is.
+            header.set_device_major(1).expect("major");
+            header.set_device_minor(3).expect("minor");
+            header.set_size(0);
+        } else {
+            header.set_size(data.len() as u64);
+        }
+        header.set_cksum();
+        let body: &[u8] = if *kind == tar::EntryType::Symlink {
+            b""
+        } else {
+            data.as_bytes()
+        };
+        builder.append(&header, body).expect("append");
+    }
+    builder.finish().expect("finish tarball");
+}
