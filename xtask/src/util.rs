@@ -1,7 +1,8 @@
 //! Small helpers shared by the subcommands.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -62,6 +63,54 @@ pub fn ci() -> Result<()> {
     crate::book::run(false)?;
     crate::tour::run(None)?;
     crate::vm_test::run()?;
-    run(cargo().args(["test", "--workspace"]))?;
+    test_counting_skips()?;
     tincan_labs::run(tincan_labs::Command::Selfcheck)
+}
+
+/// `cargo test --workspace` with its output passed through, then how many
+/// tests skipped and why. A skip writes `SKIPPED <test>: <reason>` to the
+/// raw stderr (`step01::testing::skip`), which the test harness does not
+/// capture, so a skipped test is never mistaken for a passing one.
+pub fn test_counting_skips() -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"]).stderr(Stdio::piped());
+    eprintln!("$ {}", show(&cmd));
+    let mut child = cmd.spawn().with_context(|| format!("start {}", show(&cmd)))?;
+    let stderr = child.stderr.take().context("cargo test's stderr pipe")?;
+    let mut skipped = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.context("read cargo test's stderr")?;
+        eprintln!("{line}");
+        if let Some(skip) = skip_of(&line) {
+            skipped.push(skip.to_string());
+        }
+    }
+    let status = child.wait().context("wait for cargo test")?;
+    eprintln!("\n{} test(s) skipped", skipped.len());
+    for skip in &skipped {
+        eprintln!("  {skip}");
+    }
+    if !status.success() {
+        bail!("`{}` failed ({status})", show(&cmd));
+    }
+    Ok(())
+}
+
+/// The `<test>: <reason>` of a skip line; other tests' output may precede
+/// it on the same line, as tests run in parallel.
+fn skip_of(line: &str) -> Option<&str> {
+    line.split_once("SKIPPED ").map(|(_, skip)| skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_lines_are_found_also_after_other_output() {
+        let line = "SKIPPED vm_demo: no /dev/kvm (load kvm_intel)";
+        assert_eq!(skip_of(line), Some("vm_demo: no /dev/kvm (load kvm_intel)"));
+        assert_eq!(skip_of("partial outputSKIPPED t: r"), Some("t: r"));
+        assert_eq!(skip_of("test vm_demo ... ok"), None);
+    }
 }
