@@ -1,7 +1,7 @@
 //! Small helpers shared by the subcommands.
 
-use std::path::{Path, PathBuf};
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -75,7 +75,9 @@ pub fn test_counting_skips() -> Result<()> {
     let mut cmd = cargo();
     cmd.args(["test", "--workspace"]).stderr(Stdio::piped());
     eprintln!("$ {}", show(&cmd));
-    let mut child = cmd.spawn().with_context(|| format!("start {}", show(&cmd)))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("start {}", show(&cmd)))?;
     let stderr = child.stderr.take().context("cargo test's stderr pipe")?;
     let mut skipped = Vec::new();
     for line in BufReader::new(stderr).lines() {
