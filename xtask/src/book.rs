@@ -22,6 +22,7 @@ pub fn run(serve: bool) -> Result<()> {
     export_snapshots(&book.join("src/output"))?;
     tincan_labs::export_book(&book.join("src/output"))?;
     check_includes(&book.join("src"))?;
+    check_chapter_shape(&book.join("src"))?;
     let mdbook = mdbook()?;
     let mut cmd = Command::new(mdbook);
     cmd.arg(if serve { "serve" } else { "build" }).arg(&book);
@@ -148,6 +149,85 @@ fn check_includes(src: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Every chapter `ch*.md` opens with "Run this" (the exact commands, in a
+/// `console` block, before its first `## ` heading) and ends with a
+/// `## Try this` section (its last `## ` heading, not counting the labs'
+/// `## Lab ...` sections that follow it).
+fn check_chapter_shape(src: &Path) -> Result<()> {
+    let mut chapters: Vec<PathBuf> = fs::read_dir(src)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    chapters.retain(|p| {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        name.starts_with("ch") && name.ends_with(".md")
+    });
+    chapters.sort();
+    let mut problems = Vec::new();
+    for chapter in &chapters {
+        let text =
+            fs::read_to_string(chapter).with_context(|| format!("read {}", chapter.display()))?;
+        for missing in shape_problems(&text) {
+            let name = chapter.strip_prefix(root()).unwrap_or(chapter);
+            problems.push(format!("{}: {missing}", name.display()));
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "chapters must start with \"Run this\" and end with \"Try this\":\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// What a chapter's text lacks of the "Run this" / "Try this" frame.
+fn shape_problems(text: &str) -> Vec<String> {
+    // Lines outside code blocks, so that a `## ` inside a listing is not a heading.
+    let mut in_code = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        lines.push((line, in_code));
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        }
+    }
+    let is_heading = |(line, code): &(&str, bool)| !code && line.starts_with("## ");
+    let first_section = lines
+        .iter()
+        .position(is_heading)
+        .map_or(&lines[..], |end| &lines[..end]);
+
+    let mut problems = Vec::new();
+    let run_this = first_section
+        .iter()
+        .position(|(line, code)| !code && line.contains("Run this"));
+    let console_follows = run_this.is_some_and(|at| {
+        first_section[at + 1..]
+            .iter()
+            .find(|(line, _)| line.trim_start().starts_with("```"))
+            .is_some_and(|(line, _)| line.trim() == "```console")
+    });
+    if !console_follows {
+        problems.push(
+            "no \"Run this\" line followed by a ```console block before the first `## ` heading"
+                .to_string(),
+        );
+    }
+    let last = lines
+        .iter()
+        .filter(|l| is_heading(l))
+        .map(|(line, _)| line.trim_end())
+        .rfind(|line| !line.starts_with("## Lab "));
+    match last {
+        Some("## Try this") => {}
+        Some(other) => problems.push(format!(
+            "its last section (before any labs) is `{other}`, not `## Try this`"
+        )),
+        None => problems.push("no `## Try this` section at the end".to_string()),
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +236,30 @@ mod tests {
     fn strip_header_keeps_only_the_body() {
         let snap = "---\nsource: x\nexpression: y\n---\nline 1\nline 2\n";
         assert_eq!(strip_header(snap), "line 1\nline 2\n");
+    }
+
+    #[test]
+    fn a_chapter_with_run_this_and_try_this_passes() {
+        let text = "# Step 09: x\n\nIntro.\n\nRun this:\n\n```console\n$ cargo run\n```\n\n\
+                    ## Body\n\n```sh\n## not a heading\n```\n\n## Try this\n\n- a thing\n\n\
+                    ## Lab 09-x: a lab {#lab-09-x}\n\ntext\n";
+        assert_eq!(shape_problems(text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_chapter_without_them_is_named() {
+        let text = "# Step 09: x\n\n```console\n$ cargo run\n```\n\n## Body\n\nRun this:\n\n\
+                    ```console\n$ x\n```\n\n## Try this\n\n## What it costs\n";
+        let problems = shape_problems(text);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("Run this"), "{problems:?}");
+        assert!(problems[1].contains("`## What it costs`"), "{problems:?}");
+        // "Run this" with a block of another kind does not count either.
+        let sh = "# x\n\nRun this:\n\n```sh\ncargo run\n```\n\n## Try this\n";
+        assert_eq!(shape_problems(sh).len(), 1);
+        assert_eq!(
+            shape_problems("# x\n\nRun this:\n```console\n```\n"),
+            ["no `## Try this` section at the end"]
+        );
     }
 }
