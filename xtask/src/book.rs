@@ -13,22 +13,79 @@ use anyhow::{Context, Result, bail};
 
 use crate::util::{self, cargo, root};
 
+mod i18n;
+
 /// The mdbook release the book is written for.
 const MDBOOK_VERSION: &str = "0.5.4";
 
-/// Build (or serve) the book.
-pub fn run(serve: bool) -> Result<()> {
+/// What `cargo xtask book` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Serve on localhost and rebuild on change, instead of building once.
+    pub serve: bool,
+    /// Only this edition (`en`, or one of `i18n::LANGUAGES`); both when unset.
+    pub lang: Option<String>,
+    /// Only extract `po/messages.pot` and merge it into the catalogs.
+    pub pot: bool,
+}
+
+/// Build (or serve) the book: the English edition into book/book, each
+/// translation into book/book/<lang>.
+pub fn run(opts: &Options) -> Result<()> {
     let book = root().join("book");
+    if let Some(lang) = opts.lang.as_deref() {
+        if lang != "en" && !i18n::LANGUAGES.contains(&lang) {
+            bail!(
+                "no {lang} edition: the book has en and {:?}",
+                i18n::LANGUAGES
+            );
+        }
+    }
     export_snapshots(&book.join("src/output"))?;
     tincan_labs::export_book(&book.join("src/output"))?;
     check_includes(&book.join("src"))?;
     check_chapter_shape(&book.join("src"))?;
     let mdbook = mdbook()?;
-    let mut cmd = Command::new(mdbook);
-    cmd.arg(if serve { "serve" } else { "build" }).arg(&book);
-    util::run(&mut cmd)?;
-    if !serve {
-        println!("book written to {}", book.join("book/index.html").display());
+    let path = i18n::tool_path()?;
+    let pot = i18n::extract(&mdbook, &path, &book)?;
+    if opts.pot {
+        for lang in i18n::LANGUAGES {
+            i18n::merge(&pot, lang)?;
+        }
+    }
+    for lang in i18n::LANGUAGES {
+        i18n::check(&pot, lang)?;
+    }
+    if opts.pot {
+        return Ok(());
+    }
+    let langs: Vec<&str> = match opts.lang.as_deref() {
+        Some(lang) => vec![lang],
+        // English first: its build empties book/book, translations included.
+        None => std::iter::once("en")
+            .chain(i18n::LANGUAGES.iter().copied())
+            .collect(),
+    };
+    for lang in langs {
+        let dest = if lang == "en" {
+            book.join("book")
+        } else {
+            book.join("book").join(lang)
+        };
+        let mut cmd = Command::new(&mdbook);
+        cmd.env("PATH", &path)
+            .env("MDBOOK_BOOK__LANGUAGE", lang)
+            .arg(if opts.serve { "serve" } else { "build" })
+            .arg("--dest-dir")
+            .arg(&dest)
+            .arg(&book);
+        util::run(&mut cmd)?;
+        if !opts.serve {
+            println!(
+                "book ({lang}) written to {}",
+                dest.join("index.html").display()
+            );
+        }
     }
     Ok(())
 }

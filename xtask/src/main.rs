@@ -27,11 +27,21 @@ enum Task {
         #[arg(long)]
         step: Option<String>,
     },
-    /// Build the book into book/book (installs a pinned mdbook if needed).
+    /// Build the book, English into book/book and Korean into book/book/ko
+    /// (installs a pinned mdbook and mdbook-i18n-helpers if needed). Fails when
+    /// book/po/ko.po is stale; prints how much of the book it translates.
     Book {
-        /// Serve the book on localhost and rebuild on change.
+        /// Serve the book on localhost and rebuild on change (one edition:
+        /// English, or the one --lang names).
         #[arg(long)]
         serve: bool,
+        /// Only this edition: `en` or `ko`.
+        #[arg(long)]
+        lang: Option<String>,
+        /// Only extract book/po/messages.pot and merge it into book/po/ko.po
+        /// (with msgmerge, from gettext): new messages come in untranslated.
+        #[arg(long)]
+        pot: bool,
     },
     /// Build the static toolbox and tincan's own rootfs (target/rootfs, target/rootfs.tar).
     Rootfs,
@@ -63,7 +73,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Tour { step } => tour::run(step.as_deref()),
-        Task::Book { serve } => book::run(serve),
+        Task::Book { serve, lang, pot } => book::run(&book::Options {
+            serve,
+            lang: lang.or_else(|| serve.then(|| "en".to_string())),
+            pot,
+        }),
         Task::Rootfs => rootfs::run(),
         Task::Ci => util::ci(),
         Task::VmTest => vm_test::run(),

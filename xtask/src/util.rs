@@ -60,7 +60,7 @@ pub fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    crate::book::run(false)?;
+    crate::book::run(&crate::book::Options::default())?;
     crate::tour::run(None)?;
     crate::vm_test::run()?;
     test_counting_skips()?;

@@ -1,0 +1,244 @@
+//! The Korean edition, through gettext catalogs (as Comprehensive Rust does).
+//!
+//! `mdbook-xgettext` (a renderer) extracts every message of the English book
+//! into `book/po/messages.pot`; `book/po/ko.po` holds their translations; the
+//! `mdbook-gettext` preprocessor swaps them in when `book.language` is `ko`.
+//! The check here keeps the two editions from drifting: every message of a
+//! freshly extracted template must be in `ko.po`, and the build says how many
+//! of them are translated.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::util::{self, cargo, root};
+
+/// The mdbook-i18n-helpers release that speaks mdbook 0.5 (0.3.x is for 0.4).
+const HELPERS_VERSION: &str = "0.4.0";
+
+/// The languages the book is translated into, besides English.
+pub const LANGUAGES: &[&str] = &["ko"];
+
+/// A PATH on which mdbook finds `mdbook-gettext` and `mdbook-xgettext`,
+/// installing them into target/tools first if they are not there.
+pub fn tool_path() -> Result<OsString> {
+    let bin = root().join("target/tools/bin");
+    // The binaries have no --version: cargo install's record says what is there.
+    let record = fs::read_to_string(root().join("target/tools/.crates.toml")).unwrap_or_default();
+    let installed = record.contains(&format!("\"mdbook-i18n-helpers {HELPERS_VERSION} "))
+        && bin.join("mdbook-gettext").exists()
+        && bin.join("mdbook-xgettext").exists();
+    if !installed {
+        eprintln!(
+            "installing mdbook-i18n-helpers {HELPERS_VERSION} into target/tools \
+             (once, about three minutes)"
+        );
+        util::run(
+            cargo()
+                .args([
+                    "install",
+                    "mdbook-i18n-helpers",
+                    "--quiet",
+                    "--locked",
+                    "--version",
+                    HELPERS_VERSION,
+                    "--root",
+                ])
+                .arg(root().join("target/tools")),
+        )?;
+    }
+    let mut dirs = vec![bin];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    Ok(std::env::join_paths(dirs)?)
+}
+
+/// Extract the English messages into `book/po/messages.pot`.
+pub fn extract(mdbook: &Path, path: &OsString, book: &Path) -> Result<PathBuf> {
+    let out = root().join("target/book-pot");
+    let mut cmd = Command::new(mdbook);
+    cmd.env("PATH", path)
+        // Only this renderer: no line numbers, so that moving a paragraph
+        // does not touch every message after it.
+        .env(
+            "MDBOOK_OUTPUT",
+            r#"{"xgettext": {"pot-file": "messages.pot", "granularity": 0}}"#,
+        )
+        .arg("build")
+        .arg("--dest-dir")
+        .arg(&out)
+        .arg(book);
+    util::run(&mut cmd)?;
+    let pot = book.join("po/messages.pot");
+    fs::create_dir_all(book.join("po"))?;
+    fs::copy(out.join("messages.pot"), &pot)
+        .with_context(|| format!("copy {} to {}", out.display(), pot.display()))?;
+    Ok(pot)
+}
+
+/// Bring `book/po/<lang>.po` up to date with the template (msgmerge adds new
+/// messages untranslated, marks changed ones fuzzy and retires gone ones).
+pub fn merge(pot: &Path, lang: &str) -> Result<()> {
+    let po = pot.with_file_name(format!("{lang}.po"));
+    if !po.exists() {
+        util::run(
+            Command::new("msginit")
+                .args(["--no-translator", "--locale", lang, "--input"])
+                .arg(pot)
+                .arg("--output-file")
+                .arg(&po),
+        )
+        .context("msginit (install gettext: apt-get install gettext)")?;
+    }
+    util::run(
+        Command::new("msgmerge")
+            .args(["--quiet", "--update", "--backup=none", "--no-wrap"])
+            .arg(&po)
+            .arg(pot),
+    )
+    .context("msgmerge (install gettext: apt-get install gettext)")
+}
+
+/// How far a catalog is from its template.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Messages in the template.
+    pub total: usize,
+    /// Of those, translated in the catalog (not empty, not fuzzy).
+    pub translated: usize,
+    /// Of those, marked fuzzy (the English changed since the translation).
+    pub fuzzy: usize,
+    /// Template messages the catalog does not have at all.
+    pub missing: Vec<String>,
+    /// Catalog messages that are no longer in the template.
+    pub gone: Vec<String>,
+}
+
+impl Coverage {
+    /// The translated share, in percent.
+    pub fn percent(&self) -> f64 {
+        if self.total == 0 {
+            return 100.0;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = self.translated as f64 / self.total as f64;
+        100.0 * ratio
+    }
+}
+
+/// Compare a template with its catalog.
+pub fn coverage(pot: &Path, po: &Path) -> Result<Coverage> {
+    let parse = |path: &Path| {
+        polib::po_file::parse(path).map_err(|e| anyhow::anyhow!("parse {}: {e}", path.display()))
+    };
+    let template = parse(pot)?;
+    let catalog = parse(po)?;
+    let wanted: BTreeSet<(&str, &str)> = template
+        .messages()
+        .filter(|m| !m.msgid().is_empty())
+        .map(|m| (m.msgctxt(), m.msgid()))
+        .collect();
+    let mut have = BTreeSet::new();
+    let mut cov = Coverage {
+        total: wanted.len(),
+        ..Coverage::default()
+    };
+    for m in catalog.messages().filter(|m| !m.msgid().is_empty()) {
+        let key = (m.msgctxt(), m.msgid());
+        have.insert(key);
+        if !wanted.contains(&key) {
+            cov.gone.push(m.msgid().to_string());
+        } else if m.is_fuzzy() {
+            cov.fuzzy += 1;
+        } else if m.is_translated() {
+            cov.translated += 1;
+        }
+    }
+    cov.missing = wanted
+        .difference(&have)
+        .map(|(_, id)| (*id).to_string())
+        .collect();
+    Ok(cov)
+}
+
+/// Fail when `ko.po` is stale; print how much of the book it translates.
+pub fn check(pot: &Path, lang: &str) -> Result<()> {
+    let po = pot.with_file_name(format!("{lang}.po"));
+    let cov = coverage(pot, &po)?;
+    println!(
+        "{lang}: {} of {} messages translated ({:.1}%), {} fuzzy",
+        cov.translated,
+        cov.total,
+        cov.percent(),
+        cov.fuzzy
+    );
+    if !cov.missing.is_empty() || !cov.gone.is_empty() {
+        let sample = |v: &[String]| {
+            v.iter()
+                .take(3)
+                .map(|s| format!("    {:?}", s.chars().take(70).collect::<String>()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        bail!(
+            "book/po/{lang}.po is stale: {} new English messages are not in it, {} of its \
+             messages are gone from the English book\n{}\n{}\n\
+             run `cargo xtask book --pot` (msgmerge, from gettext) and translate the new entries",
+            cov.missing.len(),
+            cov.gone.len(),
+            sample(&cov.missing),
+            sample(&cov.gone),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_counts_translated_fuzzy_missing_and_gone() {
+        let dir = std::env::temp_dir().join(format!("tincan-i18n-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let pot = dir.join("messages.pot");
+        let po = dir.join("ko.po");
+        fs::write(
+            &pot,
+            "msgid \"\"\nmsgstr \"\"\n\n\
+             msgid \"one\"\nmsgstr \"\"\n\n\
+             msgid \"two\"\nmsgstr \"\"\n\n\
+             msgid \"three\"\nmsgstr \"\"\n\n\
+             msgid \"four\"\nmsgstr \"\"\n",
+        )
+        .unwrap();
+        fs::write(
+            &po,
+            "msgid \"\"\nmsgstr \"Content-Type: text/plain; charset=UTF-8\\n\"\n\n\
+             msgid \"one\"\nmsgstr \"하나\"\n\n\
+             #, fuzzy\nmsgid \"two\"\nmsgstr \"둘\"\n\n\
+             msgid \"three\"\nmsgstr \"\"\n\n\
+             msgid \"old\"\nmsgstr \"옛것\"\n\n\
+             #~ msgid \"older\"\n#~ msgstr \"더 옛것\"\n",
+        )
+        .unwrap();
+        let cov = coverage(&pot, &po).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            cov,
+            Coverage {
+                total: 4,
+                translated: 1,
+                fuzzy: 1,
+                missing: vec!["four".into()],
+                gone: vec!["old".into()],
+            }
+        );
+        assert!((cov.percent() - 25.0).abs() < 1e-9);
+    }
+}
