@@ -203,9 +203,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn coverage_counts_translated_fuzzy_missing_and_gone() {
+    fn coverage_counts_translated_fuzzy_missing_and_gone() -> Result<()> {
         let dir = std::env::temp_dir().join(format!("tincan-i18n-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        fs::create_dir_all(&dir)?;
         let pot = dir.join("messages.pot");
         let po = dir.join("ko.po");
         fs::write(
@@ -215,8 +215,7 @@ mod tests {
              msgid \"two\"\nmsgstr \"\"\n\n\
              msgid \"three\"\nmsgstr \"\"\n\n\
              msgid \"four\"\nmsgstr \"\"\n",
-        )
-        .unwrap();
+        )?;
         fs::write(
             &po,
             "msgid \"\"\nmsgstr \"Content-Type: text/plain; charset=UTF-8\\n\"\n\n\
@@ -225,10 +224,9 @@ mod tests {
              msgid \"three\"\nmsgstr \"\"\n\n\
              msgid \"old\"\nmsgstr \"옛것\"\n\n\
              #~ msgid \"older\"\n#~ msgstr \"더 옛것\"\n",
-        )
-        .unwrap();
-        let cov = coverage(&pot, &po).unwrap();
-        fs::remove_dir_all(&dir).unwrap();
+        )?;
+        let cov = coverage(&pot, &po)?;
+        fs::remove_dir_all(&dir)?;
         assert_eq!(
             cov,
             Coverage {
@@ -240,5 +238,6 @@ mod tests {
             }
         );
         assert!((cov.percent() - 25.0).abs() < 1e-9);
+        Ok(())
     }
 }
