@@ -210,7 +210,7 @@ mod tests {
         let po = dir.join("ko.po");
         fs::write(
             &pot,
-            "msgid \"\"\nmsgstr \"\"\n\n\
+            "msgid \"\"\nmsgstr \"Content-Type: text/plain; charset=UTF-8\\n\"\n\n\
              msgid \"one\"\nmsgstr \"\"\n\n\
              msgid \"two\"\nmsgstr \"\"\n\n\
              msgid \"three\"\nmsgstr \"\"\n\n\
