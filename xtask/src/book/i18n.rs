@@ -131,9 +131,42 @@ impl Coverage {
     }
 }
 
+/// The header fields that polib 0.2 requires (it panics without them).
+const HEADER_KEYS: &[&str] = &[
+    "Project-Id-Version",
+    "POT-Creation-Date",
+    "PO-Revision-Date",
+    "Language-Team",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Language",
+    "Plural-Forms",
+];
+
+/// Name the header fields a catalog lacks, instead of letting polib panic.
+fn check_header(path: &Path) -> Result<()> {
+    let text = fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let header = text.split("\n\n").next().unwrap_or_default();
+    let missing: Vec<&str> = HEADER_KEYS
+        .iter()
+        .copied()
+        .filter(|key| !header.contains(&format!("\"{key}:")))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{}: the header (the first entry, msgid \"\") lacks {}",
+            path.display(),
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Compare a template with its catalog.
 pub fn coverage(pot: &Path, po: &Path) -> Result<Coverage> {
     let parse = |path: &Path| {
+        check_header(path)?;
         polib::po_file::parse(path).map_err(|e| anyhow::anyhow!("parse {}: {e}", path.display()))
     };
     let template = parse(pot)?;
@@ -210,7 +243,12 @@ mod tests {
         let po = dir.join("ko.po");
         fs::write(
             &pot,
-            "msgid \"\"\nmsgstr \"Content-Type: text/plain; charset=UTF-8\\n\"\n\n\
+            "msgid \"\"\nmsgstr \"\"\n\
+             \"Project-Id-Version: t\\n\"\n\"POT-Creation-Date: x\\n\"\n\"PO-Revision-Date: x\\n\"\n\
+             \"Language-Team: x\\n\"\n\"MIME-Version: 1.0\\n\"\n\
+             \"Content-Type: text/plain; charset=UTF-8\\n\"\n\
+             \"Content-Transfer-Encoding: 8bit\\n\"\n\"Language: ko\\n\"\n\
+             \"Plural-Forms: nplurals=1; plural=0;\\n\"\n\n\
              msgid \"one\"\nmsgstr \"\"\n\n\
              msgid \"two\"\nmsgstr \"\"\n\n\
              msgid \"three\"\nmsgstr \"\"\n\n\
@@ -218,7 +256,12 @@ mod tests {
         )?;
         fs::write(
             &po,
-            "msgid \"\"\nmsgstr \"Content-Type: text/plain; charset=UTF-8\\n\"\n\n\
+            "msgid \"\"\nmsgstr \"\"\n\
+             \"Project-Id-Version: t\\n\"\n\"POT-Creation-Date: x\\n\"\n\"PO-Revision-Date: x\\n\"\n\
+             \"Language-Team: x\\n\"\n\"MIME-Version: 1.0\\n\"\n\
+             \"Content-Type: text/plain; charset=UTF-8\\n\"\n\
+             \"Content-Transfer-Encoding: 8bit\\n\"\n\"Language: ko\\n\"\n\
+             \"Plural-Forms: nplurals=1; plural=0;\\n\"\n\n\
              msgid \"one\"\nmsgstr \"하나\"\n\n\
              #, fuzzy\nmsgid \"two\"\nmsgstr \"둘\"\n\n\
              msgid \"three\"\nmsgstr \"\"\n\n\
@@ -238,6 +281,24 @@ mod tests {
             }
         );
         assert!((cov.percent() - 25.0).abs() < 1e-9);
+        Ok(())
+    }
+
+    #[test]
+    fn a_catalog_without_its_header_is_named_not_a_panic() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("tincan-i18n-h-{}", std::process::id()));
+        fs::create_dir_all(&dir)?;
+        let po = dir.join("ko.po");
+        fs::write(
+            &po,
+            "msgid \"\"\nmsgstr \"Language: ko\\n\"\n\nmsgid \"a\"\nmsgstr \"\"\n",
+        )?;
+        let err = coverage(&po, &po).expect_err("no header");
+        fs::remove_dir_all(&dir)?;
+        assert!(
+            err.to_string().contains("lacks Project-Id-Version"),
+            "{err}"
+        );
         Ok(())
     }
 }
