@@ -120,14 +120,15 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    /// The translated share, in percent.
+    /// The translated share, in percent, rounded down (so that one missing
+    /// message in thousands does not print as 100.0%).
     pub fn percent(&self) -> f64 {
         if self.total == 0 {
             return 100.0;
         }
         #[allow(clippy::cast_precision_loss)]
         let ratio = self.translated as f64 / self.total as f64;
-        100.0 * ratio
+        (1000.0 * ratio).floor() / 10.0
     }
 }
 
