@@ -5,8 +5,9 @@
     const editions = { en: "English", ko: "한국어" };
     const lang = document.documentElement.lang === "ko" ? "ko" : "en";
     const other = lang === "ko" ? "en" : "ko";
-    // path_to_root is set by mdbook's page template ("", "../", ...).
-    const root = new URL(path_to_root, window.location.href);
+    // path_to_root is set by mdbook's page template ("" at the top, "../"
+    // one folder down); "" alone would resolve to the page itself.
+    const root = new URL(path_to_root || "./", window.location.href);
     const page = window.location.href.slice(root.href.length) || "index.html";
     const site = lang === "ko" ? new URL("../", root) : root;
     const target = new URL(other === "ko" ? "ko/" + page : page, site);
