@@ -79,6 +79,9 @@ pub fn run(opts: &Options) -> Result<()> {
             .arg("--dest-dir")
             .arg(&dest)
             .arg(&book);
+        if let Some(title) = i18n::title(lang) {
+            cmd.env("MDBOOK_BOOK__TITLE", title);
+        }
         util::run(&mut cmd)?;
         if !opts.serve {
             println!(

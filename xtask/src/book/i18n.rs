@@ -23,6 +23,15 @@ const HELPERS_VERSION: &str = "0.4.0";
 /// The languages the book is translated into, besides English.
 pub const LANGUAGES: &[&str] = &["ko"];
 
+/// The book's title in each translation: mdbook-gettext translates the
+/// chapters and the table of contents, not `book.title` of book.toml.
+pub fn title(lang: &str) -> Option<&'static str> {
+    match lang {
+        "ko" => Some("tincan: 커널 메커니즘 하나씩 쌓아 만드는 컨테이너"),
+        _ => None,
+    }
+}
+
 /// A PATH on which mdbook finds `mdbook-gettext` and `mdbook-xgettext`,
 /// installing them into target/tools first if they are not there.
 pub fn tool_path() -> Result<OsString> {
