@@ -61,6 +61,6 @@ pub fn ci() -> Result<()> {
     ]))?;
     crate::book::run(false)?;
     crate::tour::run(None)?;
-    crate::vm_test::run()?;
+    crate::vm_test::run(false)?;
     run(cargo().args(["test", "--workspace"]))
 }

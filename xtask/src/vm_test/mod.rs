@@ -31,9 +31,10 @@ mod binaries;
 mod cpio;
 mod kernel;
 mod qemu;
+mod snapshots;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -58,8 +59,9 @@ pub(crate) const MARKER: &str = "TINCAN-VM-TEST:";
 /// Debian packages this needs.
 const PACKAGES: [&str; 2] = ["qemu-system-x86", "linux-image-amd64"];
 
-/// Run the VM test.
-pub fn run() -> Result<()> {
+/// Run the VM test; with `accept`, write the v2 snapshots the VM took into
+/// the checkout instead of comparing them (see [`snapshots`]).
+pub fn run(accept: bool) -> Result<()> {
     let started = Instant::now();
     ensure_packages()?;
     let bzimage = newest_kernel()?;
@@ -74,11 +76,14 @@ pub fn run() -> Result<()> {
         "booting {} with QEMU accelerator {accel}",
         vmlinux.display()
     );
-    let ok = boot(&vmlinux, &initramfs, accel)?;
+    let (ok, taken) = boot(&vmlinux, &initramfs, accel, accept)?;
     eprintln!(
         "vm-test took {:.1} s (accelerator {accel})",
         started.elapsed().as_secs_f64()
     );
+    if accept {
+        snapshots::write_back(&taken)?;
+    }
     if !ok {
         bail!(
             "the step 03 or step 05 tests failed inside the cgroup v2 VM (see the console log above)"
@@ -99,8 +104,14 @@ pub(crate) fn on_path(program: &str) -> bool {
 
 // ANCHOR: boot
 /// Step 5: boot, echo the console, and wait for the marker line.
-fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
+fn boot(
+    vmlinux: &Path,
+    initramfs: &Path,
+    accel: &str,
+    accept: bool,
+) -> Result<(bool, Vec<(PathBuf, String)>)> {
     let mut append = format!("console=ttyS0 quiet panic=-1 tsc_early_khz={}", tsc_khz());
+    append.push_str(&snapshots::kernel_args(accept));
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
         // Unknown `key=value` words on the kernel command line become
         // init's environment: the tests then refuse to skip.
@@ -111,14 +122,19 @@ fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
     let mut qemu = cmd.spawn().context("start qemu-system-x86_64")?;
     let stdout = qemu.stdout.take().context("qemu stdout")?;
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
+        let mut taken = snapshots::Collector::default();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            if taken.line(&line) {
+                continue;
+            }
             eprintln!("vm| {line}");
             if let Some(verdict) = line.trim().strip_prefix(MARKER) {
                 let _ = tx.send(verdict.trim() == "PASS");
             }
         }
+        taken.files
     });
     let verdict = rx.recv_timeout(TIMEOUT);
     // Give the guest a moment to power off by itself, then make sure.
@@ -128,8 +144,10 @@ fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
     }
     let _ = qemu.kill();
     let _ = qemu.wait();
+    // QEMU is gone, so its stdout has ended and the reader returns.
+    let taken = reader.join().unwrap_or_default();
     match verdict {
-        Ok(pass) => Ok(pass),
+        Ok(pass) => Ok((pass, taken)),
         Err(_) => bail!(
             "no `{MARKER}` line from the VM within {} s",
             TIMEOUT.as_secs()
