@@ -37,8 +37,8 @@ enum Task {
     Rootfs,
     /// Everything CI checks: fmt, clippy, the book, the tour, the cgroup v2 VM test, the tests.
     Ci,
-    /// Run the step 03 kernel tests on cgroup v2, in a QEMU VM (installs
-    /// qemu-system-x86 and linux-image-amd64 with apt-get when root).
+    /// Run the step 03 and step 05 cgroup tests on cgroup v2, in a QEMU VM
+    /// (installs qemu-system-x86 and linux-image-amd64 with apt-get when root).
     VmTest {
         /// Take the cgroup v2 snapshots (`*_v2.snap`) anew in the VM and
         /// write them into the checkout, instead of comparing.

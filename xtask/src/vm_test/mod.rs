@@ -1,17 +1,21 @@
-//! `cargo xtask vm-test`: run the step 03 kernel tests and step 05's cgroup
-//! tests on a real cgroup v2 kernel, inside a small QEMU virtual machine.
+//! `cargo xtask vm-test`: run the step 03 kernel tests and demo snapshots,
+//! and step 05's cgroup tests, on a real cgroup v2 kernel, inside a small
+//! QEMU virtual machine.
 //!
 //! Many development hosts (and CI machines) run cgroup v1 or a hybrid; most
 //! users run v2. To test the v2 code for real, this boots Debian's kernel
 //! with an initramfs that holds a static init (`xtask/src/bin/vm-init.rs`)
-//! that mounts cgroup2 alone, the static test binaries of
-//! `03-cgroups/tests/kernel.rs` and `05-full-container/tests/cgroup_view.rs`,
-//! what they start (step 03's demo, tincan, the toolbox rootfs, each at the
-//! absolute path the tests were built with), and the loop and overlay
-//! modules. The init prints `TINCAN-VM-TEST: PASS` or `FAIL` on the serial
-//! console, which QEMU connects to our stdout. Its `/` is the initramfs,
-//! where pivot_root(2) cannot work, so the step 05 tests pass `--no-pivot`
-//! there (and check the refusal without it).
+//! that mounts cgroup2 alone; the static test binaries of
+//! `03-cgroups/tests/{kernel,demos}.rs` and of the step 05 files in
+//! `binaries::STEP05_TESTS`; what they start (step 03's demo, tincan, the
+//! toolbox rootfs, each at the absolute path the tests were built with);
+//! the host programs step 05's test images are made of, with their
+//! libraries; the committed v2 snapshots (see `snapshots.rs`); and the loop
+//! and overlay modules. The init prints `TINCAN-VM-TEST: PASS` or `FAIL` on
+//! the serial console, which QEMU connects to our stdout. Its `/` is the
+//! initramfs, where pivot_root(2) cannot work, so `cgroup_view.rs` passes
+//! `--no-pivot` there (and checks the refusal without it); for the other
+//! step 05 files the init first makes a bind mount of `/` the root.
 //!
 //! The steps, each in a file of its own:
 //! 1. (`kernel.rs`) make sure `qemu-system-x86_64` and a kernel in /boot exist (apt-get
