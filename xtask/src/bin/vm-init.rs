@@ -5,8 +5,9 @@
 //! Documentation/filesystems/ramfs-rootfs-initramfs.rst). This init mounts
 //! what the tests need (proc(5), sysfs(5), and cgroup2 with all its
 //! controllers, see cgroups(7)), runs the step 03 and step 05 test
-//! binaries, prints a
-//! marker line on the serial console, and powers off. `cargo xtask bench`
+//! binaries (with `cargo xtask vm-test --accept`, it then prints the
+//! snapshot files they wrote), prints a marker line on the serial console,
+//! and powers off. `cargo xtask bench`
 //! boots it too, in a boot-only mode that prints the marker at once. It is
 //! built static (`-C target-feature=+crt-static`): the initramfs has no
 //! dynamic loader.
@@ -119,12 +120,18 @@ fn main() {
     }
     // Each with a filter when only some of a file's tests are about cgroups
     // (the rest need the host: podman, the network bridge, its users).
-    let on_a_mount: [(&str, &[&str]); 5] = [
+    let on_a_mount: [(&str, &[&str]); 7] = [
         ("/step05-devices", &[]),
         ("/step05-cleanup", &[]),
         ("/step05-lifecycle", &[]),
         ("/step05-run", &["kill_9"]),
         ("/step05-oci_spec", &["relative_cgroups_path"]),
+        // The limits stop the bombs; the device rule lets mknod-disk through.
+        (
+            "/step05-escape",
+            &["every_escape_attempt", "the_same_attempts"],
+        ),
+        ("/step05-concurrency", &[]),
     ];
     ok &= run_suites(&on_a_mount);
     if std::env::var_os("TINCAN_VM_ACCEPT").is_some() {

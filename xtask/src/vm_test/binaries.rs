@@ -31,13 +31,15 @@ pub(super) struct Binaries {
 /// Step 05's test files (`05-full-container/tests/<name>.rs`) the VM runs,
 /// as `/step05-<name>` in the initramfs; `vm-init` says which of their
 /// tests apply there.
-pub(super) const STEP05_TESTS: [&str; 6] = [
+pub(super) const STEP05_TESTS: [&str; 8] = [
     "cgroup_view",
     "devices",
     "cleanup",
     "lifecycle",
     "run",
     "oci_spec",
+    "escape",
+    "concurrency",
 ];
 
 /// Build with `+crt-static` for [`TARGET`] and return the executables cargo

@@ -261,7 +261,7 @@ pub(super) fn write_initramfs(
     at_own_path(&mut cpio, &bins.tincan, &mut made)?;
     rootfs_at_own_path(&mut cpio, &bins.rootfs, &mut made)?;
     host_programs(&mut cpio, &mut made)?;
-    // The committed v2 snapshots, where insta will look for them.
+    // The committed snapshots, where insta will look for them.
     for snapshot in super::snapshots::committed()? {
         at_own_path(&mut cpio, &snapshot, &mut made)?;
     }

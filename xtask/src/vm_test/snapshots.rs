@@ -2,8 +2,10 @@
 //!
 //! insta finds a test's snapshots under `<workspace>/<dir of the test's
 //! source>/snapshots`, the workspace being `INSTA_WORKSPACE_ROOT` (there is
-//! no cargo in the VM to ask). So the committed `*_v2.snap` files travel in
-//! the initramfs at their own absolute paths, and the kernel command line
+//! no cargo in the VM to ask). So the committed snapshots of those tests
+//! travel in the initramfs at their own absolute paths (the `*_v2.snap`
+//! ones, and those a test shares between both versions, such as step
+//! 05's escape table), and the kernel command line
 //! sets `INSTA_WORKSPACE_ROOT` to this checkout and `INSTA_UPDATE`: `no`,
 //! so a snapshot that differs (or is missing) fails the VM test with
 //! insta's diff on the console; with `--accept`, `always`, so insta writes
@@ -30,7 +32,7 @@ const DIRS: [&str; 2] = [
     "05-full-container/tests/snapshots",
 ];
 
-/// The committed v2 snapshots' absolute paths.
+/// The committed snapshots' absolute paths.
 pub(super) fn committed() -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for dir in DIRS {
@@ -38,7 +40,7 @@ pub(super) fn committed() -> Result<Vec<PathBuf>> {
         let entries = std::fs::read_dir(&dir).with_context(|| format!("list {}", dir.display()))?;
         for entry in entries {
             let path = entry?.path();
-            if path.to_string_lossy().ends_with("_v2.snap") {
+            if path.extension().is_some_and(|e| e == "snap") {
                 found.push(path);
             }
         }
@@ -97,8 +99,21 @@ impl Collector {
 }
 
 /// Write the snapshots the VM printed into the checkout (only below one of
-/// [`DIRS`], and only `.snap` files).
+/// [`DIRS`], and only `*_v2.snap` files: a snapshot both versions share
+/// belongs to the v1 host too, so a v2 difference there is a failure).
 pub(super) fn write_back(files: &[(PathBuf, String)]) -> Result<()> {
+    let shared: Vec<_> = files
+        .iter()
+        .filter(|(p, _)| !p.to_string_lossy().ends_with("_v2.snap"))
+        .map(|(p, _)| relative(p).display().to_string())
+        .collect();
+    if !shared.is_empty() {
+        bail!(
+            "on cgroup v2 these snapshots, shared with the v1 host, came out differently \
+             (give the test a `_v2` snapshot name on v2): {}",
+            shared.join(", ")
+        );
+    }
     for (path, text) in files {
         let allowed = DIRS.iter().any(|d| path.parent() == Some(&root().join(d)))
             && path.extension().is_some_and(|e| e == "snap");
