@@ -135,3 +135,28 @@ pub(super) fn write_back(files: &[(PathBuf, String)]) -> Result<()> {
 fn relative(path: &Path) -> &Path {
     path.strip_prefix(root()).unwrap_or(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collector_takes_the_blocks_and_leaves_other_lines() {
+        let mut c = Collector::default();
+        assert!(!c.line("vm-init: kernel 6.1\r"));
+        assert!(c.line(&format!(
+            "{BEGIN} /w/03-cgroups/tests/snapshots/x_v2.snap\r"
+        )));
+        assert!(c.line("---\r"));
+        assert!(c.line("line 1\r"));
+        assert!(c.line(&format!("{END}\r")));
+        assert!(!c.line("TINCAN-VM-TEST: PASS"));
+        assert_eq!(
+            c.files,
+            [(
+                PathBuf::from("/w/03-cgroups/tests/snapshots/x_v2.snap"),
+                "---\nline 1\n".to_string()
+            )]
+        );
+    }
+}
