@@ -80,10 +80,12 @@ pub fn run(accept: bool) -> Result<()> {
         "booting {} with QEMU accelerator {accel}",
         vmlinux.display()
     );
+    let booted = Instant::now();
     let (ok, taken) = boot(&vmlinux, &initramfs, accel, accept)?;
     eprintln!(
-        "vm-test took {:.1} s (accelerator {accel})",
-        started.elapsed().as_secs_f64()
+        "vm-test took {:.1} s, the VM {:.1} s of it (accelerator {accel})",
+        started.elapsed().as_secs_f64(),
+        booted.elapsed().as_secs_f64()
     );
     if accept {
         snapshots::write_back(&taken)?;
