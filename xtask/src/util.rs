@@ -62,7 +62,7 @@ pub fn ci() -> Result<()> {
     ]))?;
     crate::book::run(false)?;
     crate::tour::run(None)?;
-    crate::vm_test::run()?;
+    crate::vm_test::run(false)?;
     test_counting_skips()?;
     tincan_labs::run(tincan_labs::Command::Selfcheck)
 }
