@@ -56,6 +56,26 @@ fn enable_controllers(dir: &Path) -> Result<Vec<String>> {
 }
 // ANCHOR_END: enable_v2
 
+/// Enable our controllers in every level from the mount's first child down
+/// to `parent`, top down, and return those `parent` passes on. A level
+/// offers its children only what its own parent enabled for it (its
+/// `cgroup.controllers`), so for a new nested path (`tincan/a/b`) the
+/// enabling in `a` alone finds nothing to enable: `tincan` must pass them
+/// on first. Levels that already pass them on are left as they are.
+fn enable_down_to(mount: &Path, parent: &Path) -> Result<Vec<String>> {
+    let below = parent.strip_prefix(mount).unwrap_or(Path::new(""));
+    if below.as_os_str().is_empty() {
+        return enable_controllers(mount);
+    }
+    let mut level = mount.to_path_buf();
+    let mut on = Vec::new();
+    for part in below {
+        level.push(part);
+        on = enable_controllers(&level)?;
+    }
+    Ok(on)
+}
+
 impl V2Cgroup {
     /// Create `<mount>/tincan/<name>` with our controllers enabled.
     pub fn create(mount: &Path, name: &str) -> Result<V2Cgroup> {
@@ -69,8 +89,8 @@ impl V2Cgroup {
         let parent = dir.parent().unwrap_or(mount).to_path_buf();
         make_dir_in_parent(&parent, &dir)?;
         // Children get only what their parent enables; a new `tincan`
-        // has nothing enabled yet.
-        let controllers = match enable_controllers(&parent) {
+        // (and any new level below it) has nothing enabled yet.
+        let controllers = match enable_down_to(mount, &parent) {
             Ok(c) => c,
             Err(e) => {
                 let _ = remove_dir(&dir);

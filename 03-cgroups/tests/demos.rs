@@ -16,22 +16,20 @@ fn run(args: &[&str]) -> Output {
         .expect("run the step03-cgroups binary")
 }
 
-/// The snapshots show a cgroup v1 host (the machine CI runs on); on a v2
-/// host the kernel tests and `cargo xtask vm-test` cover the demos' code.
-fn on_v1_root() -> bool {
+/// The snapshot of `demo` for this host's cgroup version: `step03_<demo>`
+/// shows a v1 host (the machine CI runs on), `step03_<demo>_v2` a v2 one,
+/// taken in the VM of `cargo xtask vm-test` (`--accept` writes them back).
+/// `None` (the test returns) without root.
+fn snapshot_name(demo: &str) -> Option<String> {
     if !step01::testing::need_root() {
-        return false;
+        return None;
     }
-    let v1 = matches!(
-        Hierarchy::detect().expect("detect the cgroup version"),
-        Hierarchy::V1 { .. }
-    );
-    if !v1 {
-        step01::testing::skip(
-            "these snapshots show a cgroup v1 host; on v2 the kernel tests cover the demos' code",
-        );
-    }
-    v1
+    Some(
+        match Hierarchy::detect().expect("detect the cgroup version") {
+            Hierarchy::V1 { .. } => format!("step03_{demo}"),
+            Hierarchy::V2 { .. } => format!("step03_{demo}_v2"),
+        },
+    )
 }
 
 fn demo_output(args: &[&str]) -> String {
@@ -46,28 +44,28 @@ fn demo_output(args: &[&str]) -> String {
 
 #[test]
 fn memory_demo_output() {
-    if !on_v1_root() {
+    let Some(name) = snapshot_name("memory") else {
         return;
-    }
+    };
     let text = demo_output(&["memory"]);
     assert!(text.contains("killed by SIGKILL"), "{text}");
-    insta::assert_snapshot!("step03_memory", text);
+    insta::assert_snapshot!(name, text);
 }
 
 #[test]
 fn pids_demo_output() {
-    if !on_v1_root() {
+    let Some(name) = snapshot_name("pids") else {
         return;
-    }
+    };
     let text = demo_output(&["pids"]);
-    insta::assert_snapshot!("step03_pids", text);
+    insta::assert_snapshot!(name, text);
 }
 
 #[test]
 fn cpu_demo_output() {
-    if !on_v1_root() {
+    let Some(name) = snapshot_name("cpu") else {
         return;
-    }
+    };
     // The sentences depend on this run's numbers, which a busy machine moves;
     // the snapshot keeps the tables, and the words are checked below from
     // fixed numbers.
@@ -75,7 +73,7 @@ fn cpu_demo_output() {
     let (tables, _words) = text
         .split_once("\nWithout a limit")
         .unwrap_or_else(|| panic!("no sentences under the table: {text}"));
-    insta::assert_snapshot!("step03_cpu", tables.to_string() + "\n");
+    insta::assert_snapshot!(name, tables.to_string() + "\n");
 }
 
 #[test]
@@ -89,18 +87,18 @@ fn cpu_demo_words_for_typical_numbers() {
 
 #[test]
 fn io_demo_output() {
-    if !on_v1_root() {
+    let Some(name) = snapshot_name("io") else {
         return;
-    }
-    insta::assert_snapshot!("step03_io", demo_output(&["io"]));
+    };
+    insta::assert_snapshot!(name, demo_output(&["io"]));
 }
 
 #[test]
 fn stats_demo_output() {
-    if !on_v1_root() {
+    let Some(name) = snapshot_name("stats") else {
         return;
-    }
-    insta::assert_snapshot!("step03_stats", demo_output(&["stats", "--once"]));
+    };
+    insta::assert_snapshot!(name, demo_output(&["stats", "--once"]));
 }
 
 #[test]

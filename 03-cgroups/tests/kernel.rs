@@ -229,6 +229,35 @@ fn leftover_empty_cgroup_is_replaced() {
 }
 
 #[test]
+fn a_nested_cgroup_path_gets_its_limits_at_every_depth() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    announce("a_nested_cgroup_path_gets_its_limits_at_every_depth");
+    // Two new levels above the cgroup: on v2 each must pass the controllers
+    // on to the next, or the limit has no file to go to.
+    let level = format!("test-nested-{}", std::process::id());
+    let path = std::path::Path::new("tincan").join(&level).join("inner");
+    let limits = Limits {
+        memory: Some(Limit::Value(64 << 20)),
+        ..Limits::default()
+    };
+    let (mut cg, _) = cgroup::create_at(&path, &limits).expect("create the nested cgroup");
+    assert_eq!(
+        cg.stats().expect("stats").memory_limit,
+        Some(Limit::Value(64 << 20)),
+        "the memory limit of {}",
+        path.display()
+    );
+    let dirs = cg.dirs();
+    cg.remove().expect("remove");
+    for dir in dirs {
+        let made = dir.parent().expect("the level made for it");
+        assert!(!made.exists(), "{} left behind", made.display());
+    }
+}
+
+#[test]
 fn v2_code_runs_on_a_hybrid_hosts_cgroup2_mount() {
     if !step01::testing::need_root() {
         return;

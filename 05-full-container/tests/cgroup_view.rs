@@ -77,6 +77,49 @@ fn proc_self_cgroup_inside_is_the_namespace_root() {
     assert_nothing_left(state.path(), "tincan-cg-ns");
 }
 
+/// What the book shows: a container's `/proc/self/cgroup` and its memory
+/// limit file, snapshotted per cgroup version (`step05_cgroup_view` on
+/// CI's v1 host, `step05_cgroup_view_v2` taken in the VM of `cargo xtask
+/// vm-test`). v1's hierarchy numbers depend on the host: redacted.
+#[test]
+fn cgroup_view_transcript() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let (file, name) = match Hierarchy::detect().expect("cgroups") {
+        Hierarchy::V2 { .. } => ("/sys/fs/cgroup/memory.max", "step05_cgroup_view_v2"),
+        Hierarchy::V1 { .. } => (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "step05_cgroup_view",
+        ),
+    };
+    let state = TempDir::new("state-cg-view");
+    let args = [
+        "--name",
+        "tincan-cg-view",
+        "--memory",
+        "64m",
+        "--",
+        "cat",
+        "/proc/self/cgroup",
+        file,
+    ];
+    let out = run(state.path(), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut transcript = format!("$ tincan run {}\n", args[2..].join(" "));
+    for line in stdout(&out).lines() {
+        // `4:memory:/` on v1 (the number is the host's), `0::/` on v2.
+        let redacted = match line.split_once(':') {
+            Some((id, rest)) if id != "0" && id.parse::<u32>().is_ok() => format!("N:{rest}"),
+            _ => line.to_string(),
+        };
+        transcript.push_str(&redacted);
+        transcript.push('\n');
+    }
+    insta::assert_snapshot!(name, transcript);
+    assert_nothing_left(state.path(), "tincan-cg-view");
+}
+
 #[test]
 fn sys_fs_cgroup_shows_the_containers_own_limit_read_only() {
     if !step01::testing::need_root() {

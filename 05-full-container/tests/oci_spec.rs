@@ -130,11 +130,18 @@ fn relative_cgroups_path_and_cpu_shares_land_in_the_container_cgroup() {
         }
         step03::version::Hierarchy::V2 { mount } => (mount.join(relative), "cpu.weight", "50"),
     };
+    // The weight file exists (with its default) as soon as the cgroup
+    // does, before tincan writes the limit; the container's first line of
+    // output means its limits are in place.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !dir.join(file).exists() {
-        assert!(std::time::Instant::now() < deadline, "no {}", dir.display());
+    while std::fs::read_to_string(out.path().join("cgroup")).map_or(true, |t| t.is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never ran"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    assert!(dir.join(file).exists(), "no {}", dir.display());
     let value = std::fs::read_to_string(dir.join(file)).expect("read the weight");
     assert!(child.wait().expect("wait").success());
     assert_eq!(value.trim(), expected, "{file}");

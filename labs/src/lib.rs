@@ -11,7 +11,7 @@ mod catalog;
 mod grade;
 mod region;
 mod selfcheck;
-mod util;
+pub mod util;
 
 use std::io::Write;
 

@@ -47,9 +47,14 @@ enum Task {
     Rootfs,
     /// Everything CI checks: fmt, clippy, the book, the tour, the cgroup v2 VM test, the tests.
     Ci,
-    /// Run the step 03 kernel tests on cgroup v2, in a QEMU VM (installs
-    /// qemu-system-x86 and linux-image-amd64 with apt-get when root).
-    VmTest,
+    /// Run the step 03 and step 05 cgroup tests on cgroup v2, in a QEMU VM
+    /// (installs qemu-system-x86 and linux-image-amd64 with apt-get when root).
+    VmTest {
+        /// Take the cgroup v2 snapshots (`*_v2.snap`) anew in the VM and
+        /// write them into the checkout, instead of comparing.
+        #[arg(long)]
+        accept: bool,
+    },
     /// Measure start-up, from a plain process to a Linux boot, in one table
     /// with ratios (written to book/src/generated/startup.md). Runs as root
     /// (through sudo when you are not).
@@ -80,7 +85,7 @@ fn main() -> std::process::ExitCode {
         }),
         Task::Rootfs => rootfs::run(),
         Task::Ci => util::ci(),
-        Task::VmTest => vm_test::run(),
+        Task::VmTest { accept } => vm_test::run(accept),
         Task::Bench {
             quick,
             measure_only,

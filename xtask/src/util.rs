@@ -1,52 +1,13 @@
 //! Small helpers shared by the subcommands.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
 
-/// The workspace root (the folder above `xtask/`).
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives one folder below the workspace root")
-        .to_path_buf()
-}
-
-/// The cargo that runs us (so `cargo +toolchain xtask` keeps its toolchain).
-pub fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(root());
-    cmd
-}
-
-/// Run a command, echoing it first; fail if it fails.
-pub fn run(cmd: &mut Command) -> Result<()> {
-    eprintln!("$ {}", show(cmd));
-    let status = cmd
-        .status()
-        .with_context(|| format!("start {}", show(cmd)))?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", show(cmd));
-    }
-    Ok(())
-}
-
-/// A command line as a person would type it.
-pub fn show(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|s| s.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Whether we run as root (uid 0).
-pub fn is_root() -> bool {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+// The workspace root, cargo, running and showing a command: the labs
+// crate's helpers (it must build without the steps, so it owns them).
+pub use tincan_labs::util::{cargo, is_root, root, run, show};
 
 /// `cargo xtask ci`: what `.ci/run` checks, in the same order, minus
 /// installing packages (the VM test installs its own when run as root).
@@ -62,7 +23,7 @@ pub fn ci() -> Result<()> {
     ]))?;
     crate::book::run(&crate::book::Options::default())?;
     crate::tour::run(None)?;
-    crate::vm_test::run()?;
+    crate::vm_test::run(false)?;
     test_counting_skips()?;
     tincan_labs::run(tincan_labs::Command::Selfcheck)
 }

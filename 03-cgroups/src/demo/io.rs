@@ -28,9 +28,12 @@ pub fn io(out: &mut dyn Write, read_bps: &str, amount: &str) -> Result<()> {
     let (dev, node) = match crate::io::disk_of(&scratch.0) {
         Ok(found) => found,
         Err(err) => {
+            // The scratch file's name holds our pid: a measured value.
+            let path = scratch.0.display().to_string();
+            let why = format!("{err:#}").replace(&path, &measured(&path));
             writeln!(
                 out,
-                "note: no disk to throttle here ({err:#}); the io demo needs a block device."
+                "note: no disk to throttle here ({why}); the io demo needs a block device."
             )?;
             return Ok(());
         }

@@ -5,8 +5,9 @@
 //! Documentation/filesystems/ramfs-rootfs-initramfs.rst). This init mounts
 //! what the tests need (proc(5), sysfs(5), and cgroup2 with all its
 //! controllers, see cgroups(7)), runs the step 03 and step 05 test
-//! binaries, prints a
-//! marker line on the serial console, and powers off. `cargo xtask bench`
+//! binaries (with `cargo xtask vm-test --accept`, it then prints the
+//! snapshot files they wrote), prints a marker line on the serial console,
+//! and powers off. `cargo xtask bench`
 //! boots it too, in a boot-only mode that prints the marker at once. It is
 //! built static (`-C target-feature=+crt-static`): the initramfs has no
 //! dynamic loader.
@@ -99,12 +100,91 @@ fn main() {
     );
     println!("vm-init: cgroup2 controllers: {}", controllers.trim());
 
-    // Step 03's kernel tests, then step 05's cgroup tests (with the one
-    // that needs an initramfs root, ignored elsewhere).
-    let suites: [(&str, &[&str]); 2] = [
+    // Step 03's kernel tests and demo snapshots, then step 05's cgroup
+    // tests (with the one that needs an initramfs root, ignored elsewhere).
+    let before = snapshots();
+    let on_initramfs: [(&str, &[&str]); 3] = [
         ("/kernel-tests", &[]),
-        ("/step05-tests", &["--include-ignored"]),
+        ("/step03-demos", &[]),
+        ("/step05-cgroup_view", &["--include-ignored"]),
     ];
+    let mut ok = run_suites(&on_initramfs);
+    // The other step 05 tests run `tincan run` as on a disk-booted host,
+    // with pivot_root(2). It refuses the initramfs itself (the root mount
+    // has no parent), so do what an initramfs's init does before it starts
+    // the real system: make a mount the root (here a bind of `/` itself,
+    // moved onto `/`, with a chroot into it, as switch_root(8) does).
+    if let Err(e) = leave_the_initramfs() {
+        println!("vm-init: {e}");
+        power_off(false);
+    }
+    // Each with a filter when only some of a file's tests are about cgroups
+    // (the rest need the host: podman, the network bridge, its users).
+    let on_a_mount: [(&str, &[&str]); 8] = [
+        ("/step05-devices", &[]),
+        ("/step05-cleanup", &[]),
+        ("/step05-lifecycle", &[]),
+        ("/step05-run", &["kill_9"]),
+        ("/step05-oci_spec", &["relative_cgroups_path"]),
+        // The limits stop the bombs; the device rule lets mknod-disk through.
+        (
+            "/step05-escape",
+            &["every_escape_attempt", "the_same_attempts"],
+        ),
+        ("/step05-concurrency", &[]),
+        // Refused limits and flags leave no cgroup behind, on v2 too.
+        ("/step05-bad_input", &[]),
+    ];
+    ok &= run_suites(&on_a_mount);
+    if std::env::var_os("TINCAN_VM_ACCEPT").is_some() {
+        print_changed_snapshots(&before);
+    }
+    power_off(ok);
+}
+
+/// Every insta snapshot file under `INSTA_WORKSPACE_ROOT` (the checkout,
+/// at its own path in the initramfs) with its contents.
+fn snapshots() -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    let Some(root) = std::env::var_os("INSTA_WORKSPACE_ROOT") else {
+        return found;
+    };
+    let mut stack = vec![std::path::PathBuf::from(root)];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() && path.extension().is_some_and(|e| e == "snap") {
+                found.insert(path.clone(), std::fs::read(&path).unwrap_or_default());
+            }
+        }
+    }
+    found
+}
+
+/// `cargo xtask vm-test --accept`: print each snapshot file the tests
+/// wrote (new, or changed since `before`) between marker lines, for the
+/// xtask to write into the checkout: the VM has no disk of its own.
+fn print_changed_snapshots(before: &std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>) {
+    for (path, data) in snapshots() {
+        if before.get(&path) == Some(&data) {
+            continue;
+        }
+        println!("TINCAN-SNAPSHOT-BEGIN {}", path.display());
+        let text = String::from_utf8_lossy(&data);
+        for line in text.lines() {
+            println!("{line}");
+        }
+        println!("TINCAN-SNAPSHOT-END");
+    }
+}
+
+/// Run each test binary (with its extra arguments); true if all passed.
+fn run_suites(suites: &[(&str, &[&str])]) -> bool {
     let mut ok = true;
     for (tests, extra) in suites {
         let passed = run_tests(tests, extra);
@@ -114,7 +194,48 @@ fn main() {
         );
         ok &= passed;
     }
-    power_off(ok);
+    ok
+}
+
+/// Make a bind mount of the initramfs our root: bind `/` (with every
+/// mount under it) at `/sysroot`, move that onto `/`, and chroot into it.
+fn leave_the_initramfs() -> Result<(), String> {
+    let call = |what: &str, rc: libc::c_int| {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(format!("{what}: {}", std::io::Error::last_os_error()))
+        }
+    };
+    std::fs::create_dir_all("/sysroot").map_err(|e| format!("mkdir /sysroot: {e}"))?;
+    // SAFETY: NUL-terminated literals; no data argument.
+    call("mount --rbind / /sysroot", unsafe {
+        libc::mount(
+            c"/".as_ptr(),
+            c"/sysroot".as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        )
+    })?;
+    // SAFETY: a NUL-terminated literal.
+    call("chdir /sysroot", unsafe {
+        libc::chdir(c"/sysroot".as_ptr())
+    })?;
+    // SAFETY: NUL-terminated literals; no data argument.
+    call("mount --move /sysroot /", unsafe {
+        libc::mount(
+            c".".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_MOVE,
+            std::ptr::null(),
+        )
+    })?;
+    // SAFETY: NUL-terminated literals.
+    call("chroot .", unsafe { libc::chroot(c".".as_ptr()) })?;
+    // SAFETY: a NUL-terminated literal.
+    call("chdir /", unsafe { libc::chdir(c"/".as_ptr()) })
 }
 
 /// Run one test binary, one test at a time, and reap every orphan (the
@@ -123,7 +244,9 @@ fn run_tests(tests: &str, extra: &[&str]) -> bool {
     let child = Command::new(tests)
         .args(["--test-threads=1", "--nocapture"])
         .args(extra)
-        .env("PATH", "/")
+        // The host's programs sit at the host's paths (see the xtask's
+        // `cpio.rs`), the test binaries at `/`.
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin:/")
         .env("RUST_BACKTRACE", "1")
         .spawn();
     let mut child = match child {

@@ -14,16 +14,34 @@ use crate::util::{self, cargo};
 pub(super) struct Binaries {
     pub(super) init: PathBuf,
     pub(super) tests: PathBuf,
+    /// Step 03's demo snapshot tests (`03-cgroups/tests/demos.rs`).
+    pub(super) step03_demos: PathBuf,
     /// The demo binary, and the absolute path the tests will look for it at
     /// (`CARGO_BIN_EXE_step03-cgroups` is compiled into them).
     pub(super) demo: PathBuf,
-    /// Step 05's cgroup tests (`05-full-container/tests/cgroup_view.rs`).
-    pub(super) step05_tests: PathBuf,
+    /// Step 05's test files the VM runs ([`STEP05_TESTS`]), each with the
+    /// name of its file.
+    pub(super) step05_tests: Vec<(&'static str, PathBuf)>,
     /// tincan, at the absolute path those tests were built with.
     pub(super) tincan: PathBuf,
     /// The toolbox rootfs directory the step 05 tests use.
     pub(super) rootfs: PathBuf,
 }
+
+/// Step 05's test files (`05-full-container/tests/<name>.rs`) the VM runs,
+/// as `/step05-<name>` in the initramfs; `vm-init` says which of their
+/// tests apply there.
+pub(super) const STEP05_TESTS: [&str; 9] = [
+    "cgroup_view",
+    "devices",
+    "cleanup",
+    "lifecycle",
+    "run",
+    "oci_spec",
+    "escape",
+    "concurrency",
+    "bad_input",
+];
 
 /// Build with `+crt-static` for [`TARGET`] and return the executables cargo
 /// reports in its JSON messages.
@@ -67,15 +85,14 @@ pub(super) fn build_static() -> Result<Binaries> {
         "step03-cgroups",
         "--test",
         "kernel",
-    ])?;
-    let step05 = static_build(&[
-        "test",
-        "--no-run",
-        "-p",
-        "step05-full-container",
         "--test",
-        "cgroup_view",
+        "demos",
     ])?;
+    let mut args = vec!["test", "--no-run", "-p", "step05-full-container"];
+    for name in STEP05_TESTS {
+        args.extend(["--test", name]);
+    }
+    let step05 = static_build(&args)?;
     let init = static_build(&["build", "-p", "xtask", "--bin", "vm-init"])?;
     // The toolbox rootfs, built with the same flags (so no rebuild).
     let (rootfs, _) = step04::rootfs::build()?;
@@ -87,11 +104,16 @@ pub(super) fn build_static() -> Result<Binaries> {
     };
     Ok(Binaries {
         tests: find(&tests, "kernel test", &|n| n.starts_with("kernel-"))?,
+        step03_demos: find(&tests, "demos test", &|n| n.starts_with("demos-"))?,
         demo: find(&tests, "step03-cgroups", &|n| n == "step03-cgroups")?,
         init: find(&init, "vm-init", &|n| n == "vm-init")?,
-        step05_tests: find(&step05, "cgroup_view test", &|n| {
-            n.starts_with("cgroup_view-")
-        })?,
+        step05_tests: STEP05_TESTS
+            .iter()
+            .map(|&name| {
+                let prefix = format!("{name}-");
+                Ok((name, find(&step05, name, &|n| n.starts_with(&prefix))?))
+            })
+            .collect::<Result<_>>()?,
         tincan: find(&step05, "tincan", &|n| n == "tincan")?,
         rootfs,
     })

@@ -129,6 +129,106 @@ fn rootfs_at_own_path(
     Ok(())
 }
 
+/// The host's programs that step 05's tests copy into their test images
+/// (`05-full-container/tests/common`: `sh`, `cat`... and `ldd`, a bash
+/// script, to find their libraries), and `sleep`, which a test starts
+/// itself. The VM has no disk, so they travel in the initramfs, at the
+/// host's paths, with the libraries they load.
+const HOST_PROGRAMS: [&str; 11] = [
+    "sh", "cat", "ls", "id", "hostname", "sleep", "touch", "rm", "grep", "ldd", "bash",
+];
+
+/// `path` with `.` and `..` taken away lexically (its directories are real
+/// ones: [`host_file`] follows the symlinks first).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Put the host's file `path` into the archive at the same path, with every
+/// symlink on the way as a symlink too (a merged-/usr host has `bin ->
+/// usr/bin`, `lib64 -> usr/lib64`, and `ld-linux` is a link), so any of
+/// its names works in the VM.
+fn host_file(
+    cpio: &mut Cpio,
+    path: &Path,
+    made: &mut std::collections::BTreeSet<PathBuf>,
+) -> Result<()> {
+    let mut prefix = PathBuf::from("/");
+    let parts: Vec<_> = path.strip_prefix("/").unwrap_or(path).iter().collect();
+    for (i, part) in parts.iter().enumerate() {
+        prefix.push(part);
+        let meta = std::fs::symlink_metadata(&prefix)
+            .with_context(|| format!("stat {}", prefix.display()))?;
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        let inside = prefix.strip_prefix("/").unwrap_or(&prefix).to_path_buf();
+        let to = std::fs::read_link(&prefix)
+            .with_context(|| format!("readlink {}", prefix.display()))?;
+        if made.insert(inside.clone()) {
+            cpio.parents(&inside, made);
+            cpio.symlink(&inside.to_string_lossy(), &to.to_string_lossy());
+        }
+        let rest: PathBuf = parts[i + 1..].iter().collect();
+        let mut target = normalize(&prefix.parent().unwrap_or(Path::new("/")).join(to));
+        if !rest.as_os_str().is_empty() {
+            target.push(rest);
+        }
+        return host_file(cpio, &target, made);
+    }
+    let inside = path.strip_prefix("/").unwrap_or(path).to_path_buf();
+    if made.insert(inside.clone()) {
+        cpio.parents(&inside, made);
+        let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        cpio.file(&inside.to_string_lossy(), &data);
+    }
+    Ok(())
+}
+
+/// [`HOST_PROGRAMS`], found in `PATH`, and the libraries `ldd` lists for them.
+fn host_programs(cpio: &mut Cpio, made: &mut std::collections::BTreeSet<PathBuf>) -> Result<()> {
+    // A merged-/usr host's top-level links, which scripts' `#!/bin/bash`
+    // lines go through.
+    for dir in ["bin", "sbin", "lib", "lib64"] {
+        let host = Path::new("/").join(dir);
+        if let Ok(to) = std::fs::read_link(&host) {
+            if made.insert(PathBuf::from(dir)) {
+                cpio.symlink(dir, &to.to_string_lossy());
+            }
+        }
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    for program in HOST_PROGRAMS {
+        let found = path
+            .split(':')
+            .map(|d| Path::new(d).join(program))
+            .find(|p| p.is_file())
+            .with_context(|| format!("{program} not found in PATH"))?;
+        host_file(cpio, &found, made)?;
+        let ldd = std::process::Command::new("ldd")
+            .arg(&found)
+            .output()
+            .context("run ldd")?;
+        for lib in String::from_utf8_lossy(&ldd.stdout)
+            .split_whitespace()
+            .filter(|w| w.starts_with('/'))
+        {
+            host_file(cpio, Path::new(lib), made)?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn write_initramfs(
     path: &Path,
     bins: &Binaries,
@@ -149,7 +249,10 @@ pub(super) fn write_initramfs(
     cpio.entry("dev/console", 0o020600, (5, 1), &[]);
     cpio.file("init", &read(&bins.init)?);
     cpio.file("kernel-tests", &read(&bins.tests)?);
-    cpio.file("step05-tests", &read(&bins.step05_tests)?);
+    cpio.file("step03-demos", &read(&bins.step03_demos)?);
+    for (name, test) in &bins.step05_tests {
+        cpio.file(&format!("step05-{name}"), &read(test)?);
+    }
     for (name, ko) in modules {
         cpio.file(name, &read(ko)?);
     }
@@ -157,6 +260,11 @@ pub(super) fn write_initramfs(
     at_own_path(&mut cpio, &bins.demo, &mut made)?;
     at_own_path(&mut cpio, &bins.tincan, &mut made)?;
     rootfs_at_own_path(&mut cpio, &bins.rootfs, &mut made)?;
+    host_programs(&mut cpio, &mut made)?;
+    // The committed snapshots, where insta will look for them.
+    for snapshot in super::snapshots::committed()? {
+        at_own_path(&mut cpio, &snapshot, &mut made)?;
+    }
     cpio.entry("TRAILER!!!", 0, (0, 0), &[]);
     std::fs::write(path, &cpio.out).with_context(|| format!("write {}", path.display()))
 }

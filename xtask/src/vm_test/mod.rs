@@ -1,17 +1,21 @@
-//! `cargo xtask vm-test`: run the step 03 kernel tests and step 05's cgroup
-//! tests on a real cgroup v2 kernel, inside a small QEMU virtual machine.
+//! `cargo xtask vm-test`: run the step 03 kernel tests and demo snapshots,
+//! and step 05's cgroup tests, on a real cgroup v2 kernel, inside a small
+//! QEMU virtual machine.
 //!
 //! Many development hosts (and CI machines) run cgroup v1 or a hybrid; most
 //! users run v2. To test the v2 code for real, this boots Debian's kernel
 //! with an initramfs that holds a static init (`xtask/src/bin/vm-init.rs`)
-//! that mounts cgroup2 alone, the static test binaries of
-//! `03-cgroups/tests/kernel.rs` and `05-full-container/tests/cgroup_view.rs`,
-//! what they start (step 03's demo, tincan, the toolbox rootfs, each at the
-//! absolute path the tests were built with), and the loop and overlay
-//! modules. The init prints `TINCAN-VM-TEST: PASS` or `FAIL` on the serial
-//! console, which QEMU connects to our stdout. Its `/` is the initramfs,
-//! where pivot_root(2) cannot work, so the step 05 tests pass `--no-pivot`
-//! there (and check the refusal without it).
+//! that mounts cgroup2 alone; the static test binaries of
+//! `03-cgroups/tests/{kernel,demos}.rs` and of the step 05 files in
+//! `binaries::STEP05_TESTS`; what they start (step 03's demo, tincan, the
+//! toolbox rootfs, each at the absolute path the tests were built with);
+//! the host programs step 05's test images are made of, with their
+//! libraries; the committed v2 snapshots (see `snapshots.rs`); and the loop
+//! and overlay modules. The init prints `TINCAN-VM-TEST: PASS` or `FAIL` on
+//! the serial console, which QEMU connects to our stdout. Its `/` is the
+//! initramfs, where pivot_root(2) cannot work, so `cgroup_view.rs` passes
+//! `--no-pivot` there (and checks the refusal without it); for the other
+//! step 05 files the init first makes a bind mount of `/` the root.
 //!
 //! The steps, each in a file of its own:
 //! 1. (`kernel.rs`) make sure `qemu-system-x86_64` and a kernel in /boot exist (apt-get
@@ -31,9 +35,10 @@ mod binaries;
 mod cpio;
 mod kernel;
 mod qemu;
+mod snapshots;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -58,8 +63,9 @@ pub(crate) const MARKER: &str = "TINCAN-VM-TEST:";
 /// Debian packages this needs.
 const PACKAGES: [&str; 2] = ["qemu-system-x86", "linux-image-amd64"];
 
-/// Run the VM test.
-pub fn run() -> Result<()> {
+/// Run the VM test; with `accept`, write the v2 snapshots the VM took into
+/// the checkout instead of comparing them (see [`snapshots`]).
+pub fn run(accept: bool) -> Result<()> {
     let started = Instant::now();
     ensure_packages()?;
     let bzimage = newest_kernel()?;
@@ -74,11 +80,16 @@ pub fn run() -> Result<()> {
         "booting {} with QEMU accelerator {accel}",
         vmlinux.display()
     );
-    let ok = boot(&vmlinux, &initramfs, accel)?;
+    let booted = Instant::now();
+    let (ok, taken) = boot(&vmlinux, &initramfs, accel, accept)?;
     eprintln!(
-        "vm-test took {:.1} s (accelerator {accel})",
-        started.elapsed().as_secs_f64()
+        "vm-test took {:.1} s, the VM {:.1} s of it (accelerator {accel})",
+        started.elapsed().as_secs_f64(),
+        booted.elapsed().as_secs_f64()
     );
+    if accept {
+        snapshots::write_back(&taken)?;
+    }
     if !ok {
         bail!(
             "the step 03 or step 05 tests failed inside the cgroup v2 VM (see the console log above)"
@@ -99,8 +110,14 @@ pub(crate) fn on_path(program: &str) -> bool {
 
 // ANCHOR: boot
 /// Step 5: boot, echo the console, and wait for the marker line.
-fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
+fn boot(
+    vmlinux: &Path,
+    initramfs: &Path,
+    accel: &str,
+    accept: bool,
+) -> Result<(bool, Vec<(PathBuf, String)>)> {
     let mut append = format!("console=ttyS0 quiet panic=-1 tsc_early_khz={}", tsc_khz());
+    append.push_str(&snapshots::kernel_args(accept));
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
         // Unknown `key=value` words on the kernel command line become
         // init's environment: the tests then refuse to skip.
@@ -111,14 +128,19 @@ fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
     let mut qemu = cmd.spawn().context("start qemu-system-x86_64")?;
     let stdout = qemu.stdout.take().context("qemu stdout")?;
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
+        let mut taken = snapshots::Collector::default();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            if taken.line(&line) {
+                continue;
+            }
             eprintln!("vm| {line}");
             if let Some(verdict) = line.trim().strip_prefix(MARKER) {
                 let _ = tx.send(verdict.trim() == "PASS");
             }
         }
+        taken.files
     });
     let verdict = rx.recv_timeout(TIMEOUT);
     // Give the guest a moment to power off by itself, then make sure.
@@ -128,8 +150,10 @@ fn boot(vmlinux: &Path, initramfs: &Path, accel: &str) -> Result<bool> {
     }
     let _ = qemu.kill();
     let _ = qemu.wait();
+    // QEMU is gone, so its stdout has ended and the reader returns.
+    let taken = reader.join().unwrap_or_default();
     match verdict {
-        Ok(pass) => Ok(pass),
+        Ok(pass) => Ok((pass, taken)),
         Err(_) => bail!(
             "no `{MARKER}` line from the VM within {} s",
             TIMEOUT.as_secs()
