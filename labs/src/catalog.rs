@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail, ensure};
 use serde::Deserialize;
 
-use crate::util::root;
+use crate::util::{is_root, root};
 
-/// What a lab's tests need beyond an ordinary user.
+/// What a lab's tests (or a tour demo) need beyond an ordinary user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Needs {
@@ -19,6 +19,26 @@ pub enum Needs {
     Root,
     /// Needs read/write access to /dev/kvm.
     Kvm,
+}
+
+impl Needs {
+    /// Whether this must go through sudo for the user running us (the labs'
+    /// checks and the tour's demos alike).
+    pub fn needs_sudo(self) -> bool {
+        match self {
+            Needs::Nothing => false,
+            Needs::Root => !is_root(),
+            Needs::Kvm => !is_root() && !kvm_usable(),
+        }
+    }
+}
+
+fn kvm_usable() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
 }
 
 /// One marked region of the real code.

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use crate::catalog::{Lab, Needs};
-use crate::util::{cargo, is_root, show};
+use crate::util::{cargo, show};
 
 /// One test's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,30 +83,13 @@ fn build(lab: &Lab) -> Result<std::result::Result<(PathBuf, PathBuf), String>> {
     )
 }
 
-fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
-}
-
-/// Whether the lab's tests must go through sudo.
-pub fn needs_sudo(lab: &Lab) -> bool {
-    match lab.needs {
-        Needs::Nothing => false,
-        Needs::Root => !is_root(),
-        Needs::Kvm => !is_root() && !kvm_usable(),
-    }
-}
-
 /// Build and run the lab's tests.
 pub fn run(lab: &Lab) -> Result<Outcome> {
     let (exe, dir) = match build(lab)? {
         Ok(found) => found,
         Err(errors) => return Ok(Outcome::NoBuild(errors)),
     };
-    let mut cmd = if needs_sudo(lab) {
+    let mut cmd = if lab.needs.needs_sudo() {
         eprintln!(
             "(the tests of {} need {}; running them through sudo, as the tour does)",
             lab.name,

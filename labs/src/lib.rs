@@ -18,6 +18,8 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 
+pub use catalog::Needs;
+
 use catalog::Lab;
 use region::Status;
 

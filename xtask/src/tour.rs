@@ -6,18 +6,11 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::util::{self, cargo, is_root, root};
+use crate::util::{self, cargo, root};
 
-/// What a demo needs beyond an ordinary user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Needs {
-    /// Runs as anyone.
-    Nothing,
-    /// Needs root (it creates cgroups, mounts, or changes root).
-    Root,
-    /// Needs read/write access to /dev/kvm.
-    Kvm,
-}
+// What a demo needs beyond an ordinary user: the labs' vocabulary, so that
+// the tour and `cargo xtask lab check` decide about sudo the same way.
+pub use tincan_labs::Needs;
 
 /// One step of the tour.
 pub struct Step {
@@ -183,21 +176,8 @@ fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), Into::into)
 }
 
-fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
-}
-
 fn demo_command(bin: &std::path::Path, needs: Needs) -> Command {
-    let privileged = match needs {
-        Needs::Nothing => false,
-        Needs::Root => !is_root(),
-        Needs::Kvm => !is_root() && !kvm_usable(),
-    };
-    if privileged {
+    if needs.needs_sudo() {
         println!(
             "(this demo needs {}; running it through sudo)",
             match needs {
