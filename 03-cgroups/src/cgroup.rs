@@ -332,6 +332,19 @@ pub fn make_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// The directories from `mount`'s first child down to `dir`, top down
+/// (`tincan`, `tincan/a`, `tincan/a/b`): the levels a nested cgroup path
+/// may have created, which v1's cpusets and v2's controllers must fill in
+/// that order. Empty when `dir` is the mount itself.
+pub(crate) fn levels_below<'a>(mount: &Path, dir: &'a Path) -> Vec<&'a Path> {
+    let mut levels: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| *a != mount && a.starts_with(mount))
+        .collect();
+    levels.reverse();
+    levels
+}
+
 /// Make `parent/<name>` = `dir`, creating the `tincan` parent when needed.
 /// Another run may remove an empty parent between our two `mkdir`s (its
 /// cleanup does that), so a vanished parent is created again.
@@ -362,6 +375,20 @@ pub fn make_dir_in_parent(parent: &Path, dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_below_go_from_the_mount_down() {
+        let mount = Path::new("/sys/fs/cgroup/cpuset");
+        let dir = mount.join("tincan/a/b");
+        let levels: Vec<PathBuf> = levels_below(mount, &dir)
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let expected = ["tincan", "tincan/a", "tincan/a/b"].map(|l| mount.join(l));
+        assert_eq!(levels, expected);
+        assert!(levels_below(mount, mount).is_empty());
+        assert!(levels_below(mount, Path::new("/elsewhere/x")).is_empty());
+    }
 
     #[test]
     fn keyed_files_are_read_by_key() {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::cgroup::{read, write};
+use crate::cgroup::{levels_below, read, write};
 
 /// v1: give a fresh cpuset group, and every fresh group between it and the
 /// hierarchy's `mount`, its parent's CPUs and memory nodes. v1 starts a new
@@ -18,12 +18,9 @@ use crate::cgroup::{read, write};
 /// (`cgroup.procs`: ENOSPC); so a new `tincan/a/b` needs `tincan` and
 /// `tincan/a` filled first, top down.
 pub fn inherit_v1_down(mount: &Path, dir: &Path) -> Result<()> {
-    let mut below: Vec<&Path> = dir
-        .ancestors()
-        .take_while(|a| *a != mount && a.starts_with(mount))
-        .collect();
-    below.reverse();
-    below.into_iter().try_for_each(inherit_v1)
+    levels_below(mount, dir)
+        .into_iter()
+        .try_for_each(inherit_v1)
 }
 
 /// v1: give a fresh cpuset group its parent's CPUs and memory nodes.

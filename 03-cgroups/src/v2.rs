@@ -16,8 +16,8 @@ use anyhow::{Context, Result, bail};
 use nix::unistd::Pid;
 
 use crate::cgroup::{
-    Cgroup, Controller, PARENT, Stats, make_dir_in_parent, read, read_procs, remove_dir,
-    remove_parent_if_empty, write,
+    Cgroup, Controller, PARENT, Stats, levels_below, make_dir_in_parent, read, read_procs,
+    remove_dir, remove_parent_if_empty, write,
 };
 use crate::limits::Limits;
 use crate::version::{CONTROLLERS, Version};
@@ -63,15 +63,14 @@ fn enable_controllers(dir: &Path) -> Result<Vec<String>> {
 /// enabling in `a` alone finds nothing to enable: `tincan` must pass them
 /// on first. Levels that already pass them on are left as they are.
 fn enable_down_to(mount: &Path, parent: &Path) -> Result<Vec<String>> {
-    let below = parent.strip_prefix(mount).unwrap_or(Path::new(""));
-    if below.as_os_str().is_empty() {
+    let levels = levels_below(mount, parent);
+    // A cgroup right below the mount: only the root itself passes them on.
+    if levels.is_empty() {
         return enable_controllers(mount);
     }
-    let mut level = mount.to_path_buf();
     let mut on = Vec::new();
-    for part in below {
-        level.push(part);
-        on = enable_controllers(&level)?;
+    for level in levels {
+        on = enable_controllers(level)?;
     }
     Ok(on)
 }
