@@ -245,6 +245,14 @@ pub fn check(pot: &Path, lang: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The header polib requires of every catalog.
+    const HEADER: &str = "msgid \"\"\nmsgstr \"\"\n\
+         \"Project-Id-Version: t\\n\"\n\"POT-Creation-Date: x\\n\"\n\"PO-Revision-Date: x\\n\"\n\
+         \"Language-Team: x\\n\"\n\"MIME-Version: 1.0\\n\"\n\
+         \"Content-Type: text/plain; charset=UTF-8\\n\"\n\
+         \"Content-Transfer-Encoding: 8bit\\n\"\n\"Language: ko\\n\"\n\
+         \"Plural-Forms: nplurals=1; plural=0;\\n\"\n\n";
+
     #[test]
     fn coverage_counts_translated_fuzzy_missing_and_gone() -> Result<()> {
         let dir = std::env::temp_dir().join(format!("tincan-i18n-{}", std::process::id()));
@@ -253,30 +261,22 @@ mod tests {
         let po = dir.join("ko.po");
         fs::write(
             &pot,
-            "msgid \"\"\nmsgstr \"\"\n\
-             \"Project-Id-Version: t\\n\"\n\"POT-Creation-Date: x\\n\"\n\"PO-Revision-Date: x\\n\"\n\
-             \"Language-Team: x\\n\"\n\"MIME-Version: 1.0\\n\"\n\
-             \"Content-Type: text/plain; charset=UTF-8\\n\"\n\
-             \"Content-Transfer-Encoding: 8bit\\n\"\n\"Language: ko\\n\"\n\
-             \"Plural-Forms: nplurals=1; plural=0;\\n\"\n\n\
-             msgid \"one\"\nmsgstr \"\"\n\n\
+            format!(
+                "{HEADER}msgid \"one\"\nmsgstr \"\"\n\n\
              msgid \"two\"\nmsgstr \"\"\n\n\
              msgid \"three\"\nmsgstr \"\"\n\n\
-             msgid \"four\"\nmsgstr \"\"\n",
+             msgid \"four\"\nmsgstr \"\"\n"
+            ),
         )?;
         fs::write(
             &po,
-            "msgid \"\"\nmsgstr \"\"\n\
-             \"Project-Id-Version: t\\n\"\n\"POT-Creation-Date: x\\n\"\n\"PO-Revision-Date: x\\n\"\n\
-             \"Language-Team: x\\n\"\n\"MIME-Version: 1.0\\n\"\n\
-             \"Content-Type: text/plain; charset=UTF-8\\n\"\n\
-             \"Content-Transfer-Encoding: 8bit\\n\"\n\"Language: ko\\n\"\n\
-             \"Plural-Forms: nplurals=1; plural=0;\\n\"\n\n\
-             msgid \"one\"\nmsgstr \"하나\"\n\n\
+            format!(
+                "{HEADER}msgid \"one\"\nmsgstr \"하나\"\n\n\
              #, fuzzy\nmsgid \"two\"\nmsgstr \"둘\"\n\n\
              msgid \"three\"\nmsgstr \"\"\n\n\
              msgid \"old\"\nmsgstr \"옛것\"\n\n\
-             #~ msgid \"older\"\n#~ msgstr \"더 옛것\"\n",
+             #~ msgid \"older\"\n#~ msgstr \"더 옛것\"\n"
+            ),
         )?;
         let cov = coverage(&pot, &po)?;
         fs::remove_dir_all(&dir)?;
