@@ -27,6 +27,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod busybox;
 pub mod chroot;
 pub mod container;
 pub mod demo;

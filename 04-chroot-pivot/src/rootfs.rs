@@ -187,43 +187,26 @@ pub fn build_toolbox() -> Result<PathBuf> {
 }
 
 // ANCHOR: assemble
-/// Lay out a root filesystem in `dir` around the `toolbox` binary. Safe to
-/// run again: it only rewrites what differs.
-pub fn assemble(toolbox: &Path, dir: &Path) -> Result<()> {
+/// Lay out a root filesystem in `dir` around the `toolbox` binary and, when
+/// there is one, a static `busybox` (its shell becomes `/bin/sh`, its other
+/// applets fill the names the toolbox does not have). Safe to run again: it
+/// only rewrites what differs.
+pub fn assemble(toolbox: &Path, busybox: Option<&Path>, dir: &Path) -> Result<()> {
     for sub in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
         let path = dir.join(sub);
         fs::create_dir_all(&path).with_context(|| format!("mkdir {}", path.display()))?;
     }
     // /tmp is world-writable with the sticky bit, as everywhere.
     set_mode(&dir.join("tmp"), 0o1777)?;
-    let bin = dir.join("bin/toolbox");
-    let same = fs::read(&bin).ok()
-        == Some(fs::read(toolbox).with_context(|| {
-            format!(
-                "read the toolbox {} (run `cargo xtask rootfs`)",
-                toolbox.display()
-            )
-        })?);
-    if !same {
-        // Copy to a new name and rename: a running container keeps its
-        // old binary, and a half-written one never appears as /bin/toolbox.
-        // A name of this process's own: two builds at once (a test and
-        // `cargo xtask vm-test`) must not write the same temporary file.
-        let tmp = dir.join(format!("bin/.toolbox.new.{}", std::process::id()));
-        fs::copy(toolbox, &tmp).with_context(|| format!("copy toolbox to {}", tmp.display()))?;
-        set_mode(&tmp, 0o755)?;
-        fs::rename(&tmp, &bin).with_context(|| format!("rename to {}", bin.display()))?;
-    }
+    install(toolbox, &dir.join("bin/toolbox"))?;
     for name in COMMANDS {
-        let link = dir.join("bin").join(name);
-        if fs::read_link(&link).is_ok_and(|t| t == Path::new("toolbox")) {
-            continue;
-        }
-        let _ = fs::remove_file(&link);
-        if let Err(e) = std::os::unix::fs::symlink("toolbox", &link) {
-            // Another build made the same link in between: fine.
-            if !fs::read_link(&link).is_ok_and(|t| t == Path::new("toolbox")) {
-                return Err(e).with_context(|| format!("symlink {} -> toolbox", link.display()));
+        link(dir, name, "toolbox")?;
+    }
+    if let Some(busybox) = busybox {
+        install(busybox, &dir.join("bin/busybox"))?;
+        for applet in crate::busybox::applets(busybox)? {
+            if applet == "sh" || !COMMANDS.contains(&applet.as_str()) {
+                link(dir, &applet, "busybox")?;
             }
         }
     }
@@ -244,6 +227,40 @@ pub fn assemble(toolbox: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: assemble
+
+/// Copy the program `from` to `to` unless it is there already. Copy to a
+/// new name and rename: a running container keeps its old binary, and a
+/// half-written one never appears. The name is this process's own: two
+/// builds at once (a test and `cargo xtask vm-test`) must not write the
+/// same temporary file.
+fn install(from: &Path, to: &Path) -> Result<()> {
+    let wanted = fs::read(from)
+        .with_context(|| format!("read {} (run `cargo xtask rootfs`)", from.display()))?;
+    if fs::read(to).ok().as_ref() == Some(&wanted) {
+        return Ok(());
+    }
+    let tmp = to.with_extension(format!("new.{}", std::process::id()));
+    fs::write(&tmp, &wanted).with_context(|| format!("write {}", tmp.display()))?;
+    set_mode(&tmp, 0o755)?;
+    fs::rename(&tmp, to).with_context(|| format!("rename to {}", to.display()))
+}
+
+/// `bin/<name>` -> `<program>`: the program reads its `argv[0]` to know
+/// which command it is.
+fn link(dir: &Path, name: &str, program: &str) -> Result<()> {
+    let link = dir.join("bin").join(name);
+    if fs::read_link(&link).is_ok_and(|t| t == Path::new(program)) {
+        return Ok(());
+    }
+    let _ = fs::remove_file(&link);
+    if let Err(e) = std::os::unix::fs::symlink(program, &link) {
+        // Another build made the same link in between: fine.
+        if !fs::read_link(&link).is_ok_and(|t| t == Path::new(program)) {
+            return Err(e).with_context(|| format!("symlink {} -> {program}", link.display()));
+        }
+    }
+    Ok(())
+}
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
@@ -269,8 +286,15 @@ pub fn write_tarball(dir: &Path, tarball: &Path) -> Result<()> {
 /// rootfs, write the tarball. Returns (directory, tarball).
 pub fn build() -> Result<(PathBuf, PathBuf)> {
     let toolbox = build_toolbox()?;
+    let busybox = match crate::busybox::locate() {
+        Ok(path) => Some(path),
+        Err(e) => {
+            eprintln!("no static busybox ({e:#}): /bin/sh stays the toolbox's small shell");
+            None
+        }
+    };
     let dir = default_dir();
-    assemble(&toolbox, &dir)?;
+    assemble(&toolbox, busybox.as_deref(), &dir)?;
     check(&dir)?;
     let tarball = default_tarball();
     write_tarball(&dir, &tarball)?;
