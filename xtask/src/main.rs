@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's workflow, as a Rust program so that it runs
 //! wherever cargo does. One module per subcommand.
 
+mod as_user;
 mod bench;
 mod book;
 mod rootfs;
@@ -45,6 +46,10 @@ enum Task {
     },
     /// Build the static toolbox and tincan's own rootfs (target/rootfs, target/rootfs.tar).
     Rootfs,
+    /// `cargo test --workspace` as an ordinary user, as a learner runs it: in
+    /// a clone owned by nobody (uid 65534), without CI=true, skips counted
+    /// (as root; takes a full build, ~5 min).
+    TestAsUser,
     /// Everything CI checks: fmt, clippy, the book, the tour, the cgroup v2 VM test, the tests.
     Ci,
     /// Run the step 03 and step 05 cgroup tests on cgroup v2, in a QEMU VM
@@ -85,6 +90,7 @@ fn main() -> std::process::ExitCode {
         }),
         Task::Rootfs => rootfs::run(),
         Task::Ci => util::ci(),
+        Task::TestAsUser => as_user::run_tests(),
         Task::VmTest { accept } => vm_test::run(accept),
         Task::Bench {
             quick,

@@ -1,7 +1,7 @@
 //! Small helpers shared by the subcommands.
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -24,7 +24,9 @@ pub fn ci() -> Result<()> {
     crate::book::run(&crate::book::Options::default())?;
     crate::tour::run(None)?;
     crate::vm_test::run(false)?;
-    test_counting_skips()?;
+    let mut test = cargo();
+    test.args(["test", "--workspace"]);
+    test_counting_skips(test)?;
     tincan_labs::run(tincan_labs::Command::Selfcheck)
 }
 
@@ -32,9 +34,8 @@ pub fn ci() -> Result<()> {
 /// tests skipped and why. A skip writes `SKIPPED <test>: <reason>` to the
 /// raw stderr (`step01::testing::skip`), which the test harness does not
 /// capture, so a skipped test is never mistaken for a passing one.
-pub fn test_counting_skips() -> Result<()> {
-    let mut cmd = cargo();
-    cmd.args(["test", "--workspace"]).stderr(Stdio::piped());
+pub fn test_counting_skips(mut cmd: Command) -> Result<()> {
+    cmd.stderr(Stdio::piped());
     eprintln!("$ {}", show(&cmd));
     let mut child = cmd
         .spawn()
@@ -61,7 +62,7 @@ pub fn test_counting_skips() -> Result<()> {
 
 /// The `<test>: <reason>` of a skip line; other tests' output may precede
 /// it on the same line, as tests run in parallel.
-fn skip_of(line: &str) -> Option<&str> {
+pub fn skip_of(line: &str) -> Option<&str> {
     line.split_once("SKIPPED ").map(|(_, skip)| skip)
 }
 
