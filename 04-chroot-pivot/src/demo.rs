@@ -32,9 +32,10 @@ fn show_command(
 pub fn chroot(out: &mut dyn Write, rootfs: &Path) -> Result<()> {
     writeln!(
         out,
-        "chroot into the rootfs, then run its /bin/sh (the static toolbox):\n"
+        "chroot into the rootfs, then run the toolbox's commands through its /bin/sh:\n"
     )?;
-    for line in ["ls /", "ls /bin", "cat /etc/hostname", "ps", "id"] {
+    // Full paths: busybox's shell would run its own `ls` for a bare `ls`.
+    for line in ["/bin/ls /", "/bin/cat /etc/hostname", "/bin/ps", "/bin/id"] {
         show_command(out, rootfs, &Isolation::Chroot, line)?;
     }
     writeln!(
@@ -79,12 +80,12 @@ pub fn pivot(out: &mut dyn Write, rootfs: &Path, read_only: bool) -> Result<()> 
         if read_only { ", root read-only" } else { "" }
     )?;
     write!(out, "{}", report::side_by_side(&outside, &inside))?;
-    writeln!(out, "\nInside, through the toolbox shell:")?;
-    for line in ["ls /", "ps", "hostname", "ls /dev"] {
+    writeln!(out, "\nInside, the toolbox's commands through /bin/sh:")?;
+    for line in ["/bin/ls /", "/bin/ps", "/bin/hostname", "/bin/ls /dev"] {
         show_command(out, rootfs, &isolation, line)?;
     }
     if read_only {
-        show_command(out, rootfs, &isolation, "touch /hello")?;
+        show_command(out, rootfs, &isolation, "/bin/touch /hello")?;
     }
     writeln!(
         out,

@@ -73,7 +73,7 @@ fn chroot_changes_the_root_but_leaves_proc_empty() {
         "--",
         "/bin/sh",
         "-c",
-        "ls /; ls /proc",
+        "/bin/ls /; /bin/ls /proc",
     ]);
     let (out, err) = text(&done);
     assert!(done.status.success(), "{err}");
@@ -121,7 +121,7 @@ fn pivot_root_container_sees_only_itself() {
         "--",
         "/bin/sh",
         "-c",
-        "ls /dev; touch /sys/x",
+        "/bin/ls /dev; /bin/touch /sys/x",
     ]);
     let (out, _) = text(&dev);
     assert!(
