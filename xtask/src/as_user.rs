@@ -47,8 +47,15 @@ fn prepare(dir: &Path) -> Result<PathBuf> {
     // The toolchain and the downloaded crates, as hard links: the files
     // are root's and stay read-only to nobody; the directories are new.
     link_tree(&sysroot()?, &home.join("toolchain"))?;
+    // The index and the downloaded .crate archives; not the unpacked
+    // sources, where some crates keep files readable by their owner only:
+    // cargo unpacks them again, as nobody, into nobody's own cargo home.
     let registry = cargo_home().join("registry");
-    link_tree(&registry, &home.join("cargo/registry"))?;
+    std::fs::create_dir_all(home.join("cargo/registry"))
+        .with_context(|| format!("mkdir {}", home.display()))?;
+    for part in ["index", "cache"] {
+        link_tree(&registry.join(part), &home.join("cargo/registry").join(part))?;
+    }
     chown_dirs(&home)?;
     // The clone is nobody's own, files too, as a learner's checkout is.
     run(Command::new("chown")
