@@ -54,7 +54,10 @@ fn prepare(dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(home.join("cargo/registry"))
         .with_context(|| format!("mkdir {}", home.display()))?;
     for part in ["index", "cache"] {
-        link_tree(&registry.join(part), &home.join("cargo/registry").join(part))?;
+        link_tree(
+            &registry.join(part),
+            &home.join("cargo/registry").join(part),
+        )?;
     }
     chown_dirs(&home)?;
     // The clone is nobody's own, files too, as a learner's checkout is.

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::util::{self, cargo, root};
 
+mod browser;
 mod i18n;
 
 /// The mdbook release the book is written for.
@@ -66,7 +67,7 @@ pub fn run(opts: &Options) -> Result<()> {
             .chain(i18n::LANGUAGES.iter().copied())
             .collect(),
     };
-    for lang in langs {
+    for &lang in &langs {
         let dest = if lang == "en" {
             book.join("book")
         } else {
@@ -89,6 +90,9 @@ pub fn run(opts: &Options) -> Result<()> {
                 dest.join("index.html").display()
             );
         }
+    }
+    if !opts.serve {
+        browser::check(&book.join("book"), &langs)?;
     }
     Ok(())
 }
