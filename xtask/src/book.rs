@@ -15,6 +15,7 @@ use crate::util::{self, cargo, root};
 
 mod browser;
 mod i18n;
+mod images;
 
 /// The mdbook release the book is written for.
 const MDBOOK_VERSION: &str = "0.5.4";
@@ -46,6 +47,7 @@ pub fn run(opts: &Options) -> Result<()> {
     tincan_labs::export_book(&book.join("src/output"))?;
     check_includes(&book.join("src"))?;
     check_chapter_shape(&book.join("src"))?;
+    images::check(&book.join("src"))?;
     let mdbook = mdbook()?;
     let path = i18n::tool_path()?;
     let pot = i18n::extract(&mdbook, &path, &book)?;
