@@ -34,17 +34,7 @@ impl Podman {
         // default rlimits (raised above the hard limit) cannot be set.
         // podman calls this script as its runtime: it notes each call, then
         // becomes tincan. The list is the snapshot of what podman asks.
-        let script = dir.path().join("tincan-logged");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\necho \"$*\" >> {}\nexec {TINCAN} \"$@\"\n",
-                dir.path().join("calls.log").display()
-            ),
-        )
-        .expect("write the runtime script");
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod the runtime script");
+        common::logged_runtime(dir.path(), "tincan-logged");
         std::fs::write(
             dir.path().join("containers.conf"),
             "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\n\
@@ -129,34 +119,10 @@ fn libpod_cgroups() -> BTreeSet<PathBuf> {
         .collect()
 }
 
-/// The calls podman made, with the temporary directory as `[TMP]`,
-/// container and exec ids (long hex numbers) as `[ID]` and other numbers
-/// in file names as `[N]`, so that the list is the same on every run.
+/// The calls podman made, redacted to be the same on every run.
 fn redacted_calls(podman: &Podman) -> String {
     let log = std::fs::read_to_string(podman.dir.path().join("calls.log")).expect("calls.log");
-    let log = log.replace(&podman.dir.path().display().to_string(), "[TMP]");
-    let mut out = String::new();
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        if word.len() >= 32 && word.chars().all(|c| c.is_ascii_hexdigit()) {
-            out.push_str("[ID]");
-        } else if word.len() >= 6 && word.chars().all(|c| c.is_ascii_digit()) {
-            out.push_str("[N]");
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    for c in log.chars() {
-        if c.is_ascii_alphanumeric() {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
+    common::redact_calls(&log, podman.dir.path())
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -233,3 +233,57 @@ pub fn script_bundle(
         edit(json);
     })
 }
+
+/// A log of the calls an engine made to tincan (one line each), with the
+/// temporary directory `tmp` as `[TMP]`, container and exec ids (long hex
+/// numbers) as `[ID]` and other long numbers (also at the end of a word) as `[N]`, so that the list is
+/// the same on every run.
+pub fn redact_calls(log: &str, tmp: &Path) -> String {
+    let log = log.replace(&tmp.display().to_string(), "[TMP]");
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.len() >= 32 && word.chars().all(|c| c.is_ascii_hexdigit()) {
+            out.push_str("[ID]");
+        } else if let Some(at) = long_number_at_end(word) {
+            out.push_str(&word[..at]);
+            out.push_str("[N]");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in log.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Where a run of 6 or more digits ends `word` (`process1182378246`), if one does.
+fn long_number_at_end(word: &str) -> Option<usize> {
+    let digits = word.chars().rev().take_while(char::is_ascii_digit).count();
+    (digits >= 6).then(|| word.len() - digits)
+}
+
+/// A script at `dir/<name>` that an engine calls as its runtime: it notes
+/// each call's arguments in `dir/calls.log`, then becomes tincan.
+pub fn logged_runtime(dir: &Path, name: &str) -> PathBuf {
+    let script = dir.join(name);
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec {TINCAN} \"$@\"\n",
+            dir.join("calls.log").display()
+        ),
+    )
+    .expect("write the runtime script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod the runtime script");
+    script
+}
