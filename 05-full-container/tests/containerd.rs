@@ -249,7 +249,7 @@ fn containerd_runs_containers_with_tincan_and_leaves_nothing() {
         "/proc/1/cmdline",
     ]);
     assert!(out.status.success(), "ctr task exec: {}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "/bin/sleep\0600\0");
+    assert_eq!(text(&out.stdout), "/bin/sleep\x00600\x00");
 
     // 3. pause freezes its cgroup, resume thaws it.
     let out = containerd.ctr(&["task", "pause", id]);

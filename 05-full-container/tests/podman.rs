@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{TINCAN, TempDir, rootfs};
+use common::{TempDir, rootfs};
 
 /// podman's storage, state and configuration for this test; on drop, every
 /// mount podman left under it is detached before the directory goes.
