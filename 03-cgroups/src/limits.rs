@@ -60,6 +60,13 @@ pub struct Limits {
     /// Memory limit in bytes; swap is turned off for the cgroup when set, so
     /// that the limit means "RAM", as `docker run --memory` does by default.
     pub memory: Option<Limit>,
+    /// Memory plus swap, in bytes (OCI's `memory.swap`, docker's
+    /// `--memory-swap`): at least `memory`; the swap a group may use is the
+    /// difference. Without it, `memory` turns swap off.
+    pub memory_swap: Option<Limit>,
+    /// A soft floor of memory (OCI's `memory.reservation`): under memory
+    /// pressure the kernel reclaims from groups above theirs first.
+    pub memory_reservation: Option<Limit>,
     /// CPU bandwidth.
     pub cpus: Option<Cpus>,
     /// Relative CPU weight on the v2 scale, 1..=10000 (default 100); v1

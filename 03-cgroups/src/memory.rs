@@ -60,6 +60,60 @@ pub fn apply_v2(dir: &Path, limit: Limit, notes: &mut Vec<String>) -> Result<()>
 }
 // ANCHOR_END: memory_v2
 
+// ANCHOR: memory_extras
+/// v1: the soft limit, and memory+swap where it was asked for; after
+/// [`apply_v1`], which sets memsw equal to the limit (no swap).
+pub fn apply_extras_v1(
+    dir: &Path,
+    swap: Option<Limit>,
+    reservation: Option<Limit>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let v1 = |limit: Limit| match limit {
+        Limit::Max => "-1".to_string(),
+        Limit::Value(n) => n.to_string(),
+    };
+    if let Some(reservation) = reservation {
+        write(dir, "memory.soft_limit_in_bytes", &v1(reservation))?;
+    }
+    if let Some(swap) = swap {
+        if dir.join("memory.memsw.limit_in_bytes").exists() {
+            write(dir, "memory.memsw.limit_in_bytes", &v1(swap))?;
+        } else {
+            notes.push("memory+swap is not limited: this kernel has no swap accounting".into());
+        }
+    }
+    Ok(())
+}
+
+/// v2: `memory.low` for the reservation; `memory.swap.max` counts swap
+/// alone, so memory+swap becomes the difference from the memory limit.
+pub fn apply_extras_v2(
+    dir: &Path,
+    memory: Option<Limit>,
+    swap: Option<Limit>,
+    reservation: Option<Limit>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    if let Some(reservation) = reservation {
+        write(dir, "memory.low", &reservation.to_v2())?;
+    }
+    let Some(swap) = swap else {
+        return Ok(());
+    };
+    let swap_only = match (swap, memory) {
+        (Limit::Max, _) | (_, None | Some(Limit::Max)) => "max".to_string(),
+        (Limit::Value(total), Some(Limit::Value(ram))) => total.saturating_sub(ram).to_string(),
+    };
+    if dir.join("memory.swap.max").exists() {
+        write(dir, "memory.swap.max", &swap_only)?;
+    } else {
+        notes.push("memory+swap is not limited: this kernel has no memory.swap.max".into());
+    }
+    Ok(())
+}
+// ANCHOR_END: memory_extras
+
 /// Read v1 memory statistics.
 pub fn stats_v1(dir: &Path, stats: &mut Stats) -> Result<()> {
     stats.memory_current = read_u64(dir, "memory.usage_in_bytes")?;

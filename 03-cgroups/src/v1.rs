@@ -126,6 +126,13 @@ impl Cgroup for V1Cgroup {
                 None => missing(Controller::Memory, &mut notes),
             }
         }
+        if let (Some(dir), true) = (
+            self.dir(Controller::Memory),
+            limits.memory_swap.is_some() || limits.memory_reservation.is_some(),
+        ) {
+            let (swap, reservation) = (limits.memory_swap, limits.memory_reservation);
+            memory::apply_extras_v1(dir, swap, reservation, &mut notes)?;
+        }
         if limits.cpus.is_some() || limits.cpu_weight.is_some() {
             match self.dir(Controller::Cpu) {
                 Some(dir) => cpu::apply_v1(dir, limits.cpus, limits.cpu_weight)?,

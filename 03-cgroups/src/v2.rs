@@ -167,6 +167,10 @@ impl Cgroup for V2Cgroup {
         if let (Some(limit), true) = (limits.memory, self.has("memory")) {
             memory::apply_v2(dir, limit, &mut notes)?;
         }
+        if self.has("memory") {
+            let (swap, reservation) = (limits.memory_swap, limits.memory_reservation);
+            memory::apply_extras_v2(dir, limits.memory, swap, reservation, &mut notes)?;
+        }
         if self.has("cpu") {
             cpu::apply_v2(dir, limits.cpus, limits.cpu_weight)?;
         }

@@ -183,3 +183,49 @@ fn create_with_an_id_in_use_fails_and_touches_nothing() {
     assert!(deleted, "{err}");
     assert_nothing_left(state.path(), "tincan-oci-dup");
 }
+
+#[test]
+fn memory_swap_and_reservation_land_in_the_container_cgroup() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("oci-swap");
+    let state = TempDir::new("state-oci-swap");
+    let out = TempDir::new("out-oci-swap");
+    // The container's own cgroup, read-only at /sys/fs/cgroup: v1's memory
+    // hierarchy, or v2's one directory.
+    let script = "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes \
+                  /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes > /out/mem 2>/dev/null \
+                  || cat /sys/fs/cgroup/memory.low /sys/fs/cgroup/memory.swap.max > /out/mem";
+    let memory = |swap: i64| serde_json::json!({"memory": {"limit": 64 << 20, "swap": swap, "reservation": 32 << 20}});
+    let b = bundle("oci-swap", image.path(), out.path(), script, |json| {
+        json["linux"]["resources"] = memory(96 << 20);
+    });
+    let (ok, err) = run(state.path(), b.path(), "tincan-oci-swap");
+    assert!(ok, "{err}");
+    let lines: Vec<String> = read(out.path(), "mem").lines().map(String::from).collect();
+    // v1: the soft limit and memory+swap as given; v2: memory.low, and
+    // memory.swap.max as swap alone (96 - 64 = 32 MiB).
+    let expected = match step03::version::Hierarchy::detect().expect("cgroups") {
+        step03::version::Hierarchy::V1 { .. } => [32 << 20, 96 << 20],
+        step03::version::Hierarchy::V2 { .. } => [32 << 20, 32 << 20],
+    };
+    assert_eq!(
+        lines,
+        expected.map(|n: u64| n.to_string()),
+        "reservation, swap"
+    );
+    assert_nothing_left(state.path(), "tincan-oci-swap");
+
+    // Memory plus swap below the memory limit is refused, and nothing is made.
+    let b = bundle("oci-swap-low", image.path(), out.path(), "true", |json| {
+        json["linux"]["resources"] = memory(32 << 20);
+    });
+    let (ok, err) = run(state.path(), b.path(), "tincan-oci-swap-low");
+    assert!(!ok, "swap below the limit must be refused");
+    assert!(
+        err.contains("memory.swap 33554432 is below memory.limit"),
+        "{err}"
+    );
+    assert_nothing_left(state.path(), "tincan-oci-swap-low");
+}

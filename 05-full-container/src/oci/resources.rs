@@ -7,7 +7,8 @@ use step03::limits::{Cpus, Limit, Limits};
 use super::unsupported;
 use crate::config::{self, DeviceRule};
 
-/// `linux.resources`: memory limit, CPU quota/period, pids, device rules.
+/// `linux.resources`: memory limit, swap and reservation, CPU quota/period,
+/// pids, device rules.
 pub(super) fn convert(linux: &Linux) -> Result<(Limits, Vec<DeviceRule>)> {
     // Device rules as runc orders them: deny everything, the bundle's
     // rules, then the devices every container needs (/dev/null, /dev/tty...),
@@ -26,8 +27,6 @@ pub(super) fn convert(linux: &Linux) -> Result<(Limits, Vec<DeviceRule>)> {
     reject_if_some!(res.rdma(), "linux.resources.rdma");
     reject_if_some!(res.unified(), "linux.resources.unified");
     if let Some(m) = res.memory() {
-        reject_if_some!(m.reservation(), "linux.resources.memory.reservation");
-        reject_if_some!(m.swap(), "linux.resources.memory.swap");
         reject_if_some!(m.kernel(), "linux.resources.memory.kernel");
         reject_if_some!(m.kernel_tcp(), "linux.resources.memory.kernelTCP");
         reject_if_some!(m.swappiness(), "linux.resources.memory.swappiness");
@@ -48,6 +47,18 @@ pub(super) fn convert(linux: &Linux) -> Result<(Limits, Vec<DeviceRule>)> {
                     format!("linux.resources.memory.limit {limit} must be at least 6 MiB")
                 })?;
             limits.memory = Some(Limit::Value(bytes));
+        }
+        limits.memory_reservation = m.reservation().map(bytes_or_unlimited);
+        limits.memory_swap = m.swap().map(bytes_or_unlimited);
+        if let (Some(Limit::Value(swap)), Some(Limit::Value(ram))) =
+            (limits.memory_swap, limits.memory)
+        {
+            if swap < ram {
+                bail!(
+                    "linux.resources.memory.swap {swap} is below memory.limit {ram}: \
+                     it counts memory plus swap, so give at least the limit (or -1, unlimited)"
+                );
+            }
         }
     }
     if let Some(c) = res.cpu() {
@@ -97,4 +108,9 @@ pub(super) fn convert(linux: &Linux) -> Result<(Limits, Vec<DeviceRule>)> {
     }
     devices.extend_from_slice(standard);
     Ok((limits, devices))
+}
+
+/// OCI's byte counts, where -1 (any negative number) means "unlimited".
+fn bytes_or_unlimited(n: i64) -> Limit {
+    u64::try_from(n).map_or(Limit::Max, Limit::Value)
 }
