@@ -50,7 +50,7 @@ pub fn startup_bars(path: &Path, title: &str, bars: &[(String, f64)]) -> Result<
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(330)
-        .build_cartesian_2d((lo..hi).log_scale(), (0..n).into_segmented())
+        .build_cartesian_2d((lo..hi).log_scale(), (0..n - 1).into_segmented())
         .map_err(err)?;
     // Row k is drawn at n-1-k: the first row on top.
     let at = |k: usize| n - 1 - k;
@@ -79,10 +79,11 @@ pub fn startup_bars(path: &Path, title: &str, bars: &[(String, f64)]) -> Result<
         };
         let (lower, upper) = (SegmentValue::Exact(at(k)), SegmentValue::Exact(at(k) + 1));
         chart
-            .draw_series([Rectangle::new(
-                [(lo, lower), (ms, upper)],
-                colour.mix(0.85).filled(),
-            )])
+            .draw_series([{
+                let mut bar = Rectangle::new([(lo, lower), (ms, upper)], colour.mix(0.85).filled());
+                bar.set_margin(4, 4, 0, 0);
+                bar
+            }])
             .map_err(err)?;
         chart
             .draw_series([Text::new(
@@ -108,7 +109,7 @@ pub fn scale_lines(path: &Path, title: &str, points: &[ScalePoint]) -> Result<()
         .iter()
         .map(|p| p.per_container().as_secs_f64() * 1e3)
         .fold(1.0, f64::max)
-        * 1.15;
+        * 2.0;
     let root = SVGBackend::new(path, (960, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -120,6 +121,8 @@ pub fn scale_lines(path: &Path, title: &str, points: &[ScalePoint]) -> Result<()
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .x_desc("containers started (log scale)")
         .y_desc("wall time per container, ms")
         .label_style(("sans-serif", 14))
@@ -128,16 +131,13 @@ pub fn scale_lines(path: &Path, title: &str, points: &[ScalePoint]) -> Result<()
     let mut series: Vec<(&str, usize)> = ok.iter().map(|p| (p.runtime.as_str(), p.width)).collect();
     series.sort_unstable();
     series.dedup();
-    let palette = [
-        RGBColor(0xd9, 0x5f, 0x02),
-        RGBColor(0x1b, 0x9e, 0x77),
-        RGBColor(0x75, 0x70, 0xb3),
-    ];
-    let mut names: Vec<&str> = series.iter().map(|s| s.0).collect();
-    names.dedup();
     for (runtime, width) in series {
-        let i = names.iter().position(|n| *n == runtime).unwrap_or(0);
-        let colour = palette[i % palette.len()];
+        // tincan in the bar chart's colour; the peers in two others.
+        let colour = match runtime {
+            "tincan" => RGBColor(0xd9, 0x5f, 0x02),
+            "crun" => RGBColor(0x1b, 0x9e, 0x77),
+            _ => RGBColor(0x75, 0x70, 0xb3),
+        };
         let style = colour.stroke_width(if width == 1 { 3 } else { 1 });
         let line: Vec<(f64, f64)> = ok
             .iter()
