@@ -60,13 +60,27 @@ enum Task {
         #[arg(long)]
         accept: bool,
     },
-    /// Measure start-up, from a plain process to a Linux boot, in one table
-    /// with ratios (written to book/src/generated/startup.md). Runs as root
-    /// (through sudo when you are not).
+    /// Measure start-up, from a plain process to a Linux boot, tincan side
+    /// by side with crun and runc, and many containers at once: tables, a
+    /// JSON and SVG charts in target/bench-report/. Runs as root (through
+    /// sudo when you are not).
     Bench {
-        /// Criterion's quick mode, only the table's benchmarks, fewer runs.
+        /// Criterion's quick mode, only the table's benchmarks, fewer runs
+        /// (10 rounds, scale 1,10).
         #[arg(long)]
         quick: bool,
+        /// Rounds of the side-by-side start-up comparison (default 40).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        runs: Option<u16>,
+        /// Container counts of the scale test, e.g. 1,10,50 (default 1,10,50,100).
+        #[arg(long, value_name = "COUNTS", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
+        scale: Option<Vec<u16>>,
+        /// Only the container runtimes: skip criterion's benches and the boot.
+        #[arg(long, conflicts_with = "book")]
+        runtimes_only: bool,
+        /// Also write the tables and charts into the book (book/src/generated/).
+        #[arg(long)]
+        book: bool,
         /// The half that measures (what the sudo'ed run does).
         #[arg(long, hide = true)]
         measure_only: bool,
@@ -94,8 +108,21 @@ fn main() -> std::process::ExitCode {
         Task::VmTest { accept } => vm_test::run(accept),
         Task::Bench {
             quick,
+            runs,
+            scale,
+            runtimes_only,
+            book,
             measure_only,
-        } => bench::run(quick, measure_only),
+        } => bench::run(
+            &bench::Plan {
+                quick,
+                runs: runs.map(usize::from),
+                scale: scale.map(|c| c.into_iter().map(usize::from).collect()),
+                runtimes_only,
+                book,
+            },
+            measure_only,
+        ),
         Task::Lab { command } => tincan_labs::run(command),
     };
     match result {

@@ -16,7 +16,7 @@ use crate::util;
 /// package folder, with `--bench`). Criterion's command line sets the
 /// quick mode; its results go to `CRITERION_HOME`.
 pub(super) fn run_benches(
-    plan: Plan,
+    plan: &Plan,
     prepared: &Prepared,
     criterion_home: &Path,
     baseline: &mut Baseline,
@@ -123,8 +123,10 @@ fn read_one(new: &Path, since: Option<SystemTime>) -> Result<Option<(String, Dur
 
 pub(super) fn bench_row(results: &BTreeMap<String, Duration>, id: &str, label: &str) -> Row {
     Row {
+        key: id.into(),
         label: label.into(),
         source: format!("bench `{id}`"),
+        spread: None,
         median: results
             .get(id)
             .copied()

@@ -24,31 +24,33 @@
 //! Ratios are what we report: a busy machine makes every figure slower, but
 //! roughly all of them together.
 
+mod boot;
+mod chart;
 mod criterion;
+mod fair;
 mod memory;
-mod peers;
+mod output;
+mod podman;
 mod prepare;
 mod render;
+mod report;
+mod runtimes;
+mod scale;
 #[cfg(test)]
 mod tests;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
 use crate::util::{self, is_root, root};
-use crate::vm_test;
+use boot::time_boot;
 use criterion::{bench_row, read_criterion, run_benches};
-use memory::memory_table;
-use memory::rss_pss;
-use peers::median_of;
-use peers::time_peers;
 use prepare::{load, prepare, save};
-use render::{give_back, header, load_average, render, write_owned};
+use render::{give_back, header, load_average};
 
 /// The criterion benches: (package folder, package, bench target).
 const BENCHES: [(&str, &str, &str); 5] = [
@@ -118,28 +120,114 @@ const KVM_GUEST: (&str, &str) = (
 );
 // ANCHOR_END: rows
 
+/// The chart's bars, top to bottom: (row key, short label). Rows this run
+/// did not measure are left out.
+const CHART: &[(&str, &str)] = &[
+    ("true", "process: /bin/true"),
+    ("unshare", "unshare: 5 namespaces"),
+    ("namespaces/all", "step 02: clone, all 8 namespaces"),
+    (
+        "cgroups/create+attach+remove v1",
+        "step 03: + a new cgroup (v1)",
+    ),
+    (
+        "rootfs/pivot_root + mounts + cgroup (step 03)",
+        "step 04: + pivot_root and mounts",
+    ),
+    ("tincan", "tincan run --bundle"),
+    ("tincan-rootfs", "tincan run --rootfs (docker-like)"),
+    ("crun", "crun run"),
+    ("runc", "runc run"),
+    ("podman-tincan", "podman --runtime tincan"),
+    ("podman-crun", "podman --runtime crun"),
+    ("podman-runc", "podman --runtime runc"),
+    (
+        "startup/vm_create_run_to_hlt_drop",
+        "step 01: bare KVM guest",
+    ),
+    ("boot", "Linux boot under QEMU"),
+];
+
 /// One row of the table: what starts, who measured it, and the median (or
 /// why there is none).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// A short name: the criterion id, or the xtask's own key.
+    pub key: String,
     /// What starts.
     pub label: String,
     /// Where the figure comes from (a criterion id, or "timed by xtask").
     pub source: String,
     /// The median, or a note saying why it is missing.
     pub median: Result<Duration, String>,
+    /// The fastest and slowest runs, and how many, where known.
+    pub spread: Option<Spread>,
 }
 
-/// How long to measure: `--quick` asks criterion for its quick mode and
-/// times fewer runs here.
-#[derive(Debug, Clone, Copy)]
-struct Plan {
-    quick: bool,
+/// The range of a row's runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spread {
+    pub min: Duration,
+    pub max: Duration,
+    pub n: usize,
+}
+
+/// What to measure and how long: `cargo xtask bench`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Criterion's quick mode, fewer runs and counts here.
+    pub quick: bool,
+    /// Rounds of the side-by-side start-up comparison.
+    pub runs: Option<usize>,
+    /// Container counts of the scale test.
+    pub scale: Option<Vec<usize>>,
+    /// Only the runtimes: no criterion benches, no boot.
+    pub runtimes_only: bool,
+    /// Also write the tables and charts into the book.
+    pub book: bool,
 }
 
 impl Plan {
-    fn runs(self, full: usize, quick: usize) -> usize {
+    fn runs(&self, full: usize, quick: usize) -> usize {
         if self.quick { quick } else { full }
+    }
+
+    /// Rounds of the start-up comparison: 40, or 10 with `--quick`.
+    fn rounds(&self) -> usize {
+        self.runs.unwrap_or_else(|| self.runs(40, 10)).max(1)
+    }
+
+    /// Counts of the scale test: 1, 10, 50, 100, or 1, 10 with `--quick`.
+    fn counts(&self) -> Vec<usize> {
+        self.scale.clone().unwrap_or_else(|| {
+            if self.quick {
+                vec![1, 10]
+            } else {
+                vec![1, 10, 50, 100]
+            }
+        })
+    }
+
+    /// The same options again, for the sudo'ed half.
+    pub(super) fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (on, flag) in [
+            (self.quick, "--quick"),
+            (self.runtimes_only, "--runtimes-only"),
+            (self.book, "--book"),
+        ] {
+            if on {
+                args.push(flag.to_string());
+            }
+        }
+        if let Some(n) = self.runs {
+            args.push(format!("--runs={n}"));
+        }
+        if let Some(counts) = &self.scale {
+            let counts: Vec<String> = counts.iter().map(ToString::to_string).collect();
+            args.push(format!("--scale={}", counts.join(",")));
+        }
+        args
     }
 }
 
@@ -158,12 +246,16 @@ fn plan_file() -> PathBuf {
     root().join("target/bench/prepared.txt")
 }
 
-/// `cargo xtask bench [--quick]`. `measure_only` is the half that runs as
+/// Where every run writes its tables, charts and JSON.
+fn report_dir() -> PathBuf {
+    root().join("target/bench-report")
+}
+
+/// `cargo xtask bench [options]`. `measure_only` is the half that runs as
 /// root after `prepare` ran as the calling user.
-pub fn run(quick: bool, measure_only: bool) -> Result<()> {
-    let plan = Plan { quick };
+pub fn run(plan: &Plan, measure_only: bool) -> Result<()> {
     if !measure_only {
-        let prepared = prepare()?;
+        let prepared = prepare(plan)?;
         save(&prepared)?;
         if !is_root() {
             println!(
@@ -172,18 +264,48 @@ pub fn run(quick: bool, measure_only: bool) -> Result<()> {
             );
             let exe = std::env::current_exe().context("find our own executable")?;
             let mut cmd = Command::new("sudo");
-            cmd.arg(exe).args(["bench", "--measure-only"]);
-            if quick {
-                cmd.arg("--quick");
-            }
+            cmd.arg(exe)
+                .args(["bench", "--measure-only"])
+                .args(plan.args());
             return util::run(&mut cmd);
         }
     }
     measure(plan, &load()?)
 }
 
+/// What the fair part measured, in its own mount namespace.
+struct FairRun {
+    how: String,
+    startup: Vec<runtimes::Measured>,
+    podman: Vec<runtimes::Measured>,
+    scale: Vec<scale::ScalePoint>,
+    missing: Vec<String>,
+}
+
+/// The runtimes side by side, podman over each, and the scale test. From
+/// here on the xtask lives in its private mount namespace.
+fn fair_run(plan: &Plan, prepared: &Prepared) -> Result<FairRun> {
+    let how = fair::enter_private_mount_namespace()?;
+    let mut work = runtimes::Work::new()?;
+    let (found, missing) = runtimes::runtimes(prepared, &mut work)?;
+    let rounds = plan.rounds();
+    println!("start-up: {rounds} rounds, every contender once per round, in turns");
+    let startup = runtimes::startup(&found, &work, &prepared.rootfs, rounds);
+    let podman_rounds = (rounds / 4).max(3);
+    println!("podman: {podman_rounds} rounds over each runtime, in turns");
+    let podman = podman::podman_rows(&found, &mut work, &prepared.rootfs, podman_rounds)?;
+    let scale = scale::scale(&found, &work, &plan.counts());
+    Ok(FairRun {
+        how,
+        startup,
+        podman,
+        scale,
+        missing,
+    })
+}
+
 /// Steps 2 to 5, as root.
-fn measure(plan: Plan, prepared: &Prepared) -> Result<()> {
+fn measure(plan: &Plan, prepared: &Prepared) -> Result<()> {
     if !is_root() {
         bail!("the measuring half needs root: run `cargo xtask bench` (it uses sudo)");
     }
@@ -191,35 +313,33 @@ fn measure(plan: Plan, prepared: &Prepared) -> Result<()> {
     let load = load_average();
     let criterion_home = root().join("target/criterion");
     let mut baseline = Baseline::default();
-    run_benches(plan, prepared, &criterion_home, &mut baseline)?;
-    let results = read_criterion(&criterion_home, Some(started))?;
-
+    let results = if plan.runtimes_only {
+        BTreeMap::new()
+    } else {
+        run_benches(plan, prepared, &criterion_home, &mut baseline)?;
+        read_criterion(&criterion_home, Some(started))?
+    };
     let mut rows: Vec<Row> = FROM_BENCHES
         .iter()
+        .filter(|_| !plan.runtimes_only)
         .map(|(id, label)| bench_row(&results, id, label))
         .collect();
     baseline.sample();
-    rows.extend(time_peers(plan, prepared));
-    rows.push(bench_row(&results, KVM_GUEST.0, KVM_GUEST.1));
+    let fair = fair_run(plan, prepared)?;
+    let in_turns = fair.startup.iter().chain(&fair.podman);
+    rows.extend(in_turns.map(|m| report::as_row(m, "in turns")));
     baseline.sample();
-    let (boot, qemu_memory) = time_boot(plan, prepared);
-    rows.push(boot);
-    baseline.sample();
+    let mut memory = None;
+    if !plan.runtimes_only {
+        rows.push(bench_row(&results, KVM_GUEST.0, KVM_GUEST.1));
+        let (boot, qemu_memory) = time_boot(plan, prepared);
+        rows.push(boot);
+        baseline.sample();
+        memory = Some((prepared, qemu_memory));
+    }
     // The baseline goes first: every ratio divides by it.
     rows.insert(0, baseline.row());
-
-    let header = header(plan, &load);
-    let markdown = render(&header, &rows);
-    println!("\n{markdown}");
-    let out = root().join("book/src/generated/startup.md");
-    write_owned(&out, &markdown)?;
-    println!("wrote {}", out.display());
-
-    let memory = memory_table(&header, prepared, qemu_memory);
-    println!("\n{memory}");
-    let out = root().join("book/src/generated/memory.md");
-    write_owned(&out, &memory)?;
-    println!("wrote {}", out.display());
+    output::write_reports(plan, &header(plan, &load), &rows, &fair, memory)?;
     give_back(&criterion_home);
     give_back(&root().join("target/bench"));
     Ok(())
@@ -249,6 +369,7 @@ impl Baseline {
     fn row(mut self) -> Row {
         self.0.sort();
         Row {
+            key: "baseline".into(),
             label: "plain process: `posix_spawn` + exec".into(),
             source: format!("timed by xtask, {} runs spread over the run", self.0.len()),
             median: self
@@ -256,96 +377,12 @@ impl Baseline {
                 .get(self.0.len() / 2)
                 .copied()
                 .ok_or_else(|| "could not start /bin/true".to_string()),
+            spread: self.0.first().zip(self.0.last()).map(|(min, max)| Spread {
+                min: *min,
+                max: *max,
+                n: self.0.len(),
+            }),
         }
     }
 }
 // ANCHOR_END: baseline
-
-// ANCHOR: boot
-/// Step 4b: boot Debian's kernel under QEMU with an initramfs holding only
-/// `vm-init`, told by the kernel command line to print its marker line at
-/// once. Timed from starting QEMU to that line: QEMU's own start, the
-/// kernel's boot, unpacking the initramfs, and exec of init. Also returns
-/// QEMU's Rss and Pss (KiB) at that moment.
-fn time_boot(plan: Plan, prepared: &Prepared) -> (Row, Option<(u64, u64)>) {
-    let accel = vm_test::choose_accel();
-    let runs = plan.runs(5, 3);
-    let mut rss = Vec::new();
-    let median = (|| -> Result<Duration> {
-        if !vm_test::on_path("qemu-system-x86_64") {
-            bail!("QEMU is not installed (`cargo xtask vm-test` installs it as root)");
-        }
-        let vmlinux = prepared.vmlinux.clone().map_err(anyhow::Error::msg)?;
-        let init = prepared.init.clone().map_err(anyhow::Error::msg)?;
-        let initramfs = root().join("target/bench/boot-initramfs.cpio");
-        write_initramfs(&initramfs, &init)?;
-        median_of(runs, || {
-            let (took, kib) = boot_once(&vmlinux, &initramfs, accel)?;
-            rss.extend(kib);
-            Ok(took)
-        })
-    })();
-    rss.sort();
-    let row = Row {
-        label: format!("Linux kernel boot to init under QEMU ({accel}, 128 MiB, 1 vCPU)"),
-        source: format!("timed by xtask, {runs} runs"),
-        median: median.map_err(|e| format!("{e:#}")),
-    };
-    (row, rss.get(rss.len() / 2).copied())
-}
-
-fn write_initramfs(path: &Path, init: &Path) -> Result<()> {
-    let mut cpio = vm_test::Cpio {
-        out: Vec::new(),
-        ino: 0,
-    };
-    for dir in ["dev", "proc", "sys"] {
-        cpio.dir(dir);
-    }
-    // init's stdin/stdout/stderr: the kernel opens /dev/console for them.
-    cpio.entry("dev/console", 0o020600, (5, 1), &[]);
-    let data = std::fs::read(init).with_context(|| format!("read {}", init.display()))?;
-    cpio.file("init", &data);
-    cpio.entry("TRAILER!!!", 0, (0, 0), &[]);
-    std::fs::write(path, &cpio.out).with_context(|| format!("write {}", path.display()))
-}
-
-/// One boot: the time to the marker line, and QEMU's Rss and Pss then.
-fn boot_once(
-    vmlinux: &Path,
-    initramfs: &Path,
-    accel: &str,
-) -> Result<(Duration, Option<(u64, u64)>)> {
-    let append = format!(
-        "console=ttyS0 quiet panic=-1 tsc_early_khz={} TINCAN_BOOT_ONLY=1",
-        vm_test::tsc_khz()
-    );
-    let mut cmd = vm_test::qemu_command(vmlinux, initramfs, accel, "128M", &append);
-    cmd.stderr(Stdio::null());
-    let start = Instant::now();
-    let mut qemu = cmd.spawn().context("start qemu-system-x86_64")?;
-    let pid = qemu.id();
-    let stdout = qemu.stdout.take().context("qemu stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.contains(vm_test::MARKER) {
-                let _ = tx.send(Instant::now());
-            }
-        }
-    });
-    let seen = rx.recv_timeout(Duration::from_secs(120));
-    let rss = rss_pss(pid).ok();
-    // The guest powers itself off; make sure QEMU is gone either way.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && qemu.try_wait()?.is_none() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = qemu.kill();
-    let _ = qemu.wait();
-    let at = seen
-        .map_err(|_| anyhow::anyhow!("no `{}` line from the VM within 120 s", vm_test::MARKER))?;
-    Ok((at - start, rss))
-}
-// ANCHOR_END: boot

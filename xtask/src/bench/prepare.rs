@@ -8,15 +8,18 @@ use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
 
-use super::{BENCHES, Prepared, plan_file};
+use super::{BENCHES, Plan, Prepared, plan_file};
 use crate::util::{self, cargo, root};
 use crate::vm_test;
 
 // ANCHOR: prepare
 /// Step 1: build everything as the calling user, so `target/` stays theirs.
-pub(super) fn prepare() -> Result<Prepared> {
+pub(super) fn prepare(plan: &Plan) -> Result<Prepared> {
     // Step 04's bench runs /bin/true from tincan's own rootfs.
     crate::rootfs::run()?;
+    if plan.runtimes_only {
+        return runtimes_only();
+    }
     let mut cmd = cargo();
     cmd.args([
         "bench",
@@ -73,6 +76,26 @@ pub(super) fn prepare() -> Result<Prepared> {
     })
 }
 // ANCHOR_END: prepare
+
+/// `--runtimes-only`: tincan's release build and the rootfs, nothing else.
+fn runtimes_only() -> Result<Prepared> {
+    util::run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "step05-full-container",
+        "--bin",
+        "tincan",
+    ]))?;
+    let skipped = || Err("skipped (--runtimes-only)".to_string());
+    Ok(Prepared {
+        benches: Vec::new(),
+        rootfs: step04::rootfs::locate(None)?,
+        tincan: Some(root().join("target/release/tincan")),
+        vmlinux: skipped(),
+        init: skipped(),
+    })
+}
 
 pub(super) fn save(p: &Prepared) -> Result<()> {
     let mut text = String::new();

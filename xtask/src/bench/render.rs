@@ -23,7 +23,7 @@ pub(super) fn load_average() -> String {
 /// The line above the table: when, where, how.
 /// `load` is the 1-minute load average when the run began: how busy the
 /// machine was, so a reader can tell a quiet run from a noisy one.
-pub(super) fn header(plan: Plan, load: &str) -> String {
+pub(super) fn header(plan: &Plan, load: &str) -> String {
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
@@ -42,7 +42,10 @@ pub(super) fn header(plan: Plan, load: &str) -> String {
     format!(
         "Measured by `cargo xtask bench{}` on {date}: {cpus} CPUs (load average \
          {load} at the start), Linux {}, QEMU accelerator {accel} ({kvm}).",
-        if plan.quick { " --quick" } else { "" },
+        plan.args()
+            .iter()
+            .filter(|a| *a != "--book")
+            .fold(String::new(), |s, a| s + " " + a),
         kernel.trim()
     )
 }
