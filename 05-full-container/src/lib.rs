@@ -48,6 +48,7 @@ pub mod flags;
 pub mod image;
 pub mod lifecycle;
 pub mod log;
+pub mod monitor;
 pub mod net;
 pub mod oci;
 pub mod overlay;
