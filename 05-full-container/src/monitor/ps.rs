@@ -32,7 +32,7 @@ pub fn table(root: &StateRoot, all: bool) -> Result<String> {
         };
         t.row([
             state.id.clone(),
-            state.rootfs.display().to_string(),
+            image(&state),
             command(&state),
             status(&state, now),
             pid,
@@ -76,6 +76,16 @@ fn command(state: &State) -> String {
         text = text.chars().take(29).collect::<String>() + "…";
     }
     text
+}
+
+/// The image directory; `[IMAGE]` when redacting, since its path is this
+/// machine's (a test's temporary directory).
+fn image(state: &State) -> String {
+    if step01::report::redacting() {
+        "[IMAGE]".into()
+    } else {
+        state.rootfs.display().to_string()
+    }
 }
 
 fn address(state: &State) -> String {
