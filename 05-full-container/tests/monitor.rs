@@ -295,3 +295,65 @@ fn monitor_bad_input_gets_one_clear_line() {
     assert_nothing_left(s, id);
     insta::assert_snapshot!("monitor_bad_input", report.join("\n"));
 }
+
+#[test]
+fn ps_and_stats_show_a_bridged_containers_address_ports_and_traffic() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("monitor-net");
+    let state = TempDir::new("state-monitor-net");
+    let work = TempDir::new("work-monitor-net");
+    // In a network namespace of the test's own (see tests/net.rs): the
+    // bridge, the veth and the published port live and die with it.
+    let script = r#"set -e
+$T --root $STATE run -d --rootfs $IMG --net bridge --publish 8080:80 --name tincan-mon-net -- sleep 600
+echo '--- ps'
+TINCAN_REDACT=1 $T --root $STATE ps
+echo '--- stats'
+TINCAN_REDACT=1 $T --root $STATE stats --no-stream
+echo '--- end'
+$T --root $STATE stop -t 0 tincan-mon-net
+$T --root $STATE rm tincan-mon-net
+echo "after: $(ls $STATE/.net/leases | wc -l) leases, $(grep -c tincan /proc/net/dev || true) links"
+"#;
+    // Output to a file, never a pipe: the monitor of `run -d` lives on.
+    let log = work.path().join("script.txt");
+    let file = || {
+        std::fs::File::options()
+            .append(true)
+            .create(true)
+            .open(&log)
+            .expect("log")
+    };
+    let status = std::process::Command::new("unshare")
+        .args(["--net", "sh", "-c", script])
+        .env("T", common::TINCAN)
+        .env("STATE", state.path())
+        .env("IMG", image.path())
+        .env_remove("TINCAN_NET")
+        .stdin(std::process::Stdio::null())
+        .stdout(file())
+        .stderr(file())
+        .status()
+        .expect("run unshare --net");
+    let text = std::fs::read_to_string(&log).expect("script output");
+    assert!(status.success(), "{text}");
+    let section = |from: &str, to: &str| {
+        let start = text.find(from).expect("section") + from.len() + 1;
+        text[start..text.find(to).expect("section end")].to_string()
+    };
+    let ps = section("--- ps", "--- stats");
+    let cells = row(&ps, "tincan-mon-net");
+    assert_eq!(cells[5], "10.88.0.2", "{ps}");
+    assert_eq!(cells[6], "127.0.0.1:8080->80/tcp", "{ps}");
+    let stats = section("--- stats", "--- end");
+    assert_eq!(
+        row(&stats, "tincan-mon-net")[4],
+        "[BYTES] / [BYTES]",
+        "{stats}"
+    );
+    assert!(text.contains("after: 0 leases, 0 links"), "{text}");
+    insta::assert_snapshot!("monitor_ps_bridge", ps);
+    assert_nothing_left(state.path(), "tincan-mon-net");
+}

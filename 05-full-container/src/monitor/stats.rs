@@ -1,14 +1,14 @@
 //! `tincan stats [--no-stream] [ID...]`: what each running container uses,
 //! read from its cgroup (step 03's [`step03::inspect::stats_at`]) and its
-//! veth (sysfs-class-net(5) statistics).
+//! `eth0` (`/proc/PID/net/dev`, proc(5)).
 //!
 //! The kernel charges every page a container's processes touch and every
 //! nanosecond they run to their cgroup, whoever forked them and whatever
 //! they are called: the cgroup files are the truth, and this is all
 //! `docker stats` reads. CPU % is not a file: it is the growth of the CPU
 //! usage counter between two readings, over the wall time between them
-//! (100% is one CPU). Network bytes are counted by the host end of the
-//! container's veth pair, which receives what the container sends.
+//! (100% is one CPU). Network bytes are the counters of the container's
+//! end of its veth pair, `eth0`, read in its own network namespace.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -32,20 +32,25 @@ fn read(state: &State) -> Result<Reading> {
     Ok(Reading {
         at: Instant::now(),
         cgroup: step03::inspect::stats_at(&super::cgroup_relative(state))?,
-        net: state.net.as_ref().and_then(|n| veth_bytes(&n.host_veth)),
+        net: match (&state.net, state.init) {
+            (Some(_), Some(init)) => eth0_bytes(init.pid),
+            _ => None,
+        },
     })
 }
 
-/// (received, sent) by the container: the host end's tx and rx.
-fn veth_bytes(host_veth: &str) -> Option<(u64, u64)> {
-    let stat = |name: &str| {
-        std::fs::read_to_string(format!("/sys/class/net/{host_veth}/statistics/{name}"))
-            .ok()?
-            .trim()
-            .parse::<u64>()
-            .ok()
-    };
-    Some((stat("tx_bytes")?, stat("rx_bytes")?))
+/// (received, sent) by the container's `eth0`, from `/proc/PID/net/dev`,
+/// which shows the network namespace of process PID (not the reader's,
+/// as /sys/class/net would: that is sysfs's mounter's).
+fn eth0_bytes(pid: i32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
+    let line = text.lines().find_map(|l| l.trim().strip_prefix("eth0:"))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // 8 receive counters (bytes first), then the transmit ones.
+    Some((*fields.first()?, *fields.get(8)?))
 }
 
 // ANCHOR: stats
