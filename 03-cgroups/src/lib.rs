@@ -14,7 +14,8 @@
 //!    two implementations, [`v1`] and [`v2`], and one file per controller:
 //!    [`memory`], [`cpu`], [`pids`], [`io`], [`cpuset`].
 //!    [`freezer`] stops every process of a cgroup at once (`docker pause`);
-//!    [`remove`] takes a cgroup down again: thaw, kill, `rmdir`.
+//!    [`remove`] takes a cgroup down again: thaw, kill, `rmdir`; [`inspect`]
+//!    reads one that another process owns (a runtime's `stats`, `top`).
 //! 4. [`spawn`] starts a child *already inside* its cgroup, before it
 //!    executes anything: `clone3(CLONE_INTO_CGROUP)` on v2, a parent hook
 //!    on v1; the child also gets new PID, UTS and IPC namespaces.
@@ -36,6 +37,7 @@ pub mod cpuset;
 pub mod demo;
 pub mod devices;
 pub mod freezer;
+pub mod inspect;
 pub mod io;
 pub mod limits;
 pub mod memory;

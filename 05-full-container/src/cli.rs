@@ -138,6 +138,50 @@ pub enum Command {
         /// Container id.
         id: String,
     },
+    /// List containers (running ones; `-a`: also exited and created ones).
+    Ps {
+        /// Show every container, not only running ones.
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
+    /// Print what a detached container (`run -d`) wrote to stdout and stderr.
+    Logs {
+        /// Keep printing what it writes until it exits (or Ctrl-C).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Container id.
+        id: String,
+    },
+    /// Stop a container: SIGTERM, then SIGKILL after a grace period.
+    Stop {
+        /// Seconds to wait after TERM before KILL (default 10).
+        #[arg(long = "time", short = 't', value_name = "SECS")]
+        time: Option<String>,
+        /// Container id.
+        id: String,
+    },
+    /// Remove an exited container, its record and its log (`-f`: kill it first).
+    Rm {
+        /// Kill the container if it still runs.
+        #[arg(long, short = 'f')]
+        force: bool,
+        /// Container id.
+        id: String,
+    },
+    /// Live CPU, memory, network, block I/O and pids of running containers,
+    /// from their cgroups (Ctrl-C ends it).
+    Stats {
+        /// Print one table and exit.
+        #[arg(long)]
+        no_stream: bool,
+        /// Only these containers (default: every running one).
+        ids: Vec<String>,
+    },
+    /// List the processes of a running container (from its cgroup).
+    Top {
+        /// Container id.
+        id: String,
+    },
 }
 
 /// `tincan run`'s options: step 05's [`step05::RunFlags`], or a bundle.
@@ -158,6 +202,10 @@ pub struct RunArgs {
     /// Container id, with --bundle.
     #[arg(index = 1, requires = "bundle")]
     pub id: Option<String>,
+    /// Run in the background: print the id once the program runs, its
+    /// output going to a log (`tincan logs ID`); `tincan stop`, `tincan rm`.
+    #[arg(long, short = 'd', conflicts_with = "explain")]
+    pub detach: bool,
 }
 
 #[cfg(test)]
@@ -188,6 +236,13 @@ mod tests {
             "tincan run --bundle /b ctr",
             "tincan --root /r --log /l --log-format json create --bundle /b --pid-file /p ctr",
             "tincan features",
+            "tincan run -d --name web -- sleep 60",
+            "tincan ps -a",
+            "tincan logs -f web",
+            "tincan stop -t 3 web",
+            "tincan rm -f web",
+            "tincan stats --no-stream web db",
+            "tincan top web",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }

@@ -52,6 +52,23 @@ pub fn run_with(
     explain: Explain,
     gate: Option<Gate>,
 ) -> Result<i32> {
+    run_inner(config, root, explain, gate, None)
+}
+
+/// `tincan run -d`'s monitor: [`run`] with the container's output in its
+/// log ([`crate::monitor::detach`]), reporting `ok <pid>` on `ready` once
+/// the program runs; the record stays after it exits, until `tincan rm`.
+pub fn run_detached(config: &RunConfig, root: &StateRoot, ready: &OwnedFd) -> Result<i32> {
+    run_inner(config, root, Explain(false), None, Some(ready))
+}
+
+fn run_inner(
+    config: &RunConfig,
+    root: &StateRoot,
+    explain: Explain,
+    gate: Option<Gate>,
+    detach: Option<&OwnedFd>,
+) -> Result<i32> {
     check_rootless(config)?;
     // Signals sent to tincan (Ctrl-C, kill) go to the container. Caught
     // first, so that one arriving during set-up is forwarded once the
@@ -71,6 +88,10 @@ pub fn run_with(
     // 0. the state record: from here on, Drop (or the next tincan) cleans up.
     let mut res = Resources::claim(root, config, gate.as_ref().map(|g| g.bundle.clone()))?;
     explain.step("0", format_args!("state: {} (removed when the container ends, or by the next tincan if this one is killed)", res.dir().join("state.json").display()));
+    if detach.is_some() {
+        let dir = res.dir();
+        crate::monitor::detach::redirect_output(&mut res.state, &dir)?;
+    }
     // 2. cgroups, created before the child so that it never runs unlimited.
     let notes = res.create_cgroups(config)?;
     // 1. the network's host side: bridge, address lease, NAT, /etc/hosts.
@@ -98,11 +119,15 @@ pub fn run_with(
         return hand_over(res, child, gate);
     }
     res.set_status(Status::Running)?;
+    if let Some(ready) = detach {
+        crate::monitor::detach::report_running(ready, &res.state)?;
+    }
     if let Some(net) = &res.state.net {
         listeners.into_iter().for_each(|l| l.serve(net.address));
     }
     let exit = child.wait_forwarding()?;
     res.state.status = Status::Stopped;
+    crate::monitor::exited(&mut res.state, Some(exit.code()));
     explain.step(
         "8",
         format_args!(
@@ -245,6 +270,7 @@ impl<'a> Resources<'a> {
             overlay_dir: config.overlay.then(|| dir.join("layer")),
             cgroups_path: config.cgroups_path.clone(),
             net: None,
+            monitor: Some(crate::monitor::Record::new(&config.args)),
         };
         let lock = root.create(&state)?;
         Ok(Resources {
@@ -358,7 +384,14 @@ impl Drop for Resources<'_> {
         if let Some(mut cgroup) = self.cgroup.take() {
             let _ = cgroup.remove();
         }
-        if let Err(e) = self.root.destroy(&self.state) {
+        // A detached container that ran keeps its record and log.
+        let result =
+            if self.state.status == Status::Stopped && crate::monitor::keeps_record(&self.state) {
+                crate::monitor::release(self.root, self.state.clone())
+            } else {
+                self.root.destroy(&self.state)
+            };
+        if let Err(e) = result {
             eprintln!("warning: {e:#}");
         }
     }

@@ -22,7 +22,9 @@
 //! The configuration ([`config::RunConfig`]) comes from `tincan run`'s flags
 //! ([`flags`], [`image`]) or from an OCI bundle's `config.json` ([`oci`]);
 //! [`lifecycle`] has the OCI verbs (`create`, `start`, `kill`, `delete`,
-//! `state`, `pause`) engines call, and [`exec`] enters a running container.
+//! `state`, `pause`) engines call, and [`exec`] enters a running container;
+//! [`monitor`] runs containers detached and watches them (`run -d`, `ps`,
+//! `logs`, `stats`, `top`, `stop`, `rm`).
 //! [`state`] records what each container owns, so that a `kill -9`'d tincan
 //! leaves nothing behind after the next command; [`escape`] holds the
 //! attempts that prove it all.
@@ -48,6 +50,7 @@ pub mod flags;
 pub mod image;
 pub mod lifecycle;
 pub mod log;
+pub mod monitor;
 pub mod net;
 pub mod oci;
 pub mod overlay;

@@ -14,6 +14,7 @@
 //! container blocks reading it; `start` writes one byte.
 
 use std::io::{BufRead, BufReader};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -43,19 +44,30 @@ pub fn create(root: &StateRoot, bundle: &Path, id: &str, options: CreateOptions)
     let bundle = bundle
         .canonicalize()
         .with_context(|| format!("resolve {}", bundle.display()))?;
+    let pid = fork_monitor(|ready| {
+        let gate = Gate { ready, bundle };
+        run_with(&config, root, Explain(false), Some(gate))
+    })?;
+    if let Some(file) = pid_file {
+        std::fs::write(file, &pid).with_context(|| format!("write pid file {}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Fork a monitor that runs `body` in a session of its own and exits with
+/// its status, and wait until it reports on the pipe it is given: `ok
+/// <pid>` (returned) once the container is ready, or `error <why>`. Both
+/// `create` and `run -d` return while their container lives on.
+pub fn fork_monitor(body: impl FnOnce(&OwnedFd) -> Result<i32>) -> Result<String> {
     let (ready_read, ready_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     // SAFETY: tincan is single-threaded here; the child runs the monitor and exits.
     match unsafe { fork() }.context("fork the monitor")? {
         ForkResult::Child => {
             drop(ready_read);
-            // A session of its own: the engine's terminal and process group
+            // A session of its own: the caller's terminal and process group
             // signals do not reach the monitor.
             let _ = setsid();
-            let gate = Gate {
-                ready: &ready_write,
-                bundle,
-            };
-            let code = match run_with(&config, root, Explain(false), Some(gate)) {
+            let code = match body(&ready_write) {
                 Ok(status) => status,
                 Err(e) => {
                     let _ = nix::unistd::write(&ready_write, format!("error {e:#}\n").as_bytes());
@@ -71,18 +83,13 @@ pub fn create(root: &StateRoot, bundle: &Path, id: &str, options: CreateOptions)
                 .read_line(&mut line)
                 .context("read the monitor's report")?;
             let line = line.trim_end();
-            if let Some(pid) = line.strip_prefix("ok ") {
-                if let Some(file) = pid_file {
-                    std::fs::write(file, pid)
-                        .with_context(|| format!("write pid file {}", file.display()))?;
-                }
-                Ok(())
-            } else {
-                bail!(
+            match line.strip_prefix("ok ") {
+                Some(pid) => Ok(pid.to_string()),
+                None => bail!(
                     "{}",
                     line.strip_prefix("error ")
                         .unwrap_or("the monitor died during set-up")
-                )
+                ),
             }
         }
     }

@@ -100,6 +100,17 @@ fn main() -> std::process::ExitCode {
         Command::Resume { id } => step05::lifecycle::freeze(&root, &id, false),
         Command::State { id } => step05::lifecycle::state_json(&root, &id)
             .and_then(|json| writeln!(out, "{json}").map_err(Into::into)),
+        Command::Ps { all } => step05::monitor::ps::table(&root, all)
+            .and_then(|table| out.write_all(table.as_bytes()).map_err(Into::into)),
+        Command::Logs { follow, id } => step05::monitor::logs::logs(&root, &id, follow, &mut out),
+        Command::Stop { time, id } => {
+            step05::monitor::stop::stop(&root, &id, time.as_deref(), &mut out)
+        }
+        Command::Rm { force, id } => step05::monitor::stop::rm(&root, &id, force, &mut out),
+        Command::Stats { no_stream, ids } => {
+            step05::monitor::stats::stats(&root, &ids, no_stream, &mut out)
+        }
+        Command::Top { id } => step05::monitor::top::top(&root, &id, &mut out),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -122,12 +133,15 @@ fn fail(
 
 fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
     let explain = step05::explain::Explain(args.explain);
-    if let (Some(bundle), Some(id)) = (&args.bundle, &args.id) {
-        let mut config = step05::oci::load(bundle, id)?;
-        config.no_pivot = args.no_pivot;
-        return step05::container::run(&config, root, explain);
-    }
-    let mut config = step05::config_from_flags(&args.flags)?;
+    let mut config = match (&args.bundle, &args.id) {
+        (Some(bundle), Some(id)) => step05::oci::load(bundle, id)?,
+        _ => step05::config_from_flags(&args.flags)?,
+    };
     config.no_pivot = args.no_pivot;
+    if args.detach {
+        let id = step05::monitor::detach::run(&config, root)?;
+        println!("{id}");
+        return Ok(0);
+    }
     step05::container::run(&config, root, explain)
 }

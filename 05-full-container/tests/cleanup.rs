@@ -88,6 +88,7 @@ fn next_command_removes_what_a_killed_tincan_left() {
         overlay_dir: Some(layer.clone()),
         cgroups_path: None,
         net: None,
+        monitor: None,
     };
     root.create(&state).expect("write state");
     // A live container next to it must be left alone.

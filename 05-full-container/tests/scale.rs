@@ -85,6 +85,9 @@ fn redacted_record(state: &Path, bundle: &Path, image: &Path) -> String {
         .collect();
     cgroups.dedup();
     json["cgroups"] = serde_json::json!(cgroups);
+    if let Some(created) = json["monitor"].get_mut("created") {
+        *created = "[TIME]".into();
+    }
     serde_json::to_string_pretty(&json)
         .expect("print JSON")
         .replace(bundle.to_str().expect("utf-8"), "[BUNDLE]")

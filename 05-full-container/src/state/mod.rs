@@ -133,6 +133,10 @@ pub struct State {
     /// Its network on the host (`--net bridge`): address lease, veth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net: Option<crate::net::NetState>,
+    /// What `ps` and `logs` show: the command, when it was created, whether
+    /// it runs detached with a log, and how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::monitor::Record>,
 }
 // ANCHOR_END: state
 
@@ -327,6 +331,13 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
         // Handed over to an engine by `tincan create`: a stopped container
         // stays (the engine reads its state) until `tincan delete`.
         if state.init == Some(state.owner) {
+            continue;
+        }
+        // Run with `-d`: its record and log stay for `ps -a` and `logs`
+        // until `tincan rm`; all it owned on the host goes now.
+        if crate::monitor::keeps_record(&state) {
+            crate::monitor::release(root, state)
+                .with_context(|| format!("clean up detached container {id:?}"))?;
             continue;
         }
         root.destroy(&state)
