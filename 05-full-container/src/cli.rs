@@ -141,8 +141,13 @@ pub enum Command {
     /// List containers (running ones; `-a`: also exited and created ones).
     Ps {
         /// Show every container, not only running ones.
-        #[arg(long, short = 'a')]
+        #[arg(long, short = 'a', conflicts_with = "id")]
         all: bool,
+        /// One container: its processes (runc's `ps ID`, which engines call).
+        id: Option<String>,
+        /// With an id: `table` (as `tincan top`) or `json` (the pids, for shims).
+        #[arg(long, short = 'f', value_enum, default_value_t = PsFormat::Table, requires = "id")]
+        format: PsFormat,
     },
     /// Print what a detached container (`run -d`) wrote to stdout and stderr.
     Logs {
@@ -247,4 +252,13 @@ mod tests {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
     }
+}
+
+/// How `tincan ps ID` prints the container's processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PsFormat {
+    /// The table of `tincan top`.
+    Table,
+    /// A JSON array of host pids, as runc prints it.
+    Json,
 }

@@ -100,8 +100,17 @@ fn main() -> std::process::ExitCode {
         Command::Resume { id } => step05::lifecycle::freeze(&root, &id, false),
         Command::State { id } => step05::lifecycle::state_json(&root, &id)
             .and_then(|json| writeln!(out, "{json}").map_err(Into::into)),
-        Command::Ps { all } => step05::monitor::ps::table(&root, all)
+        Command::Ps { all, id: None, .. } => step05::monitor::ps::table(&root, all)
             .and_then(|table| out.write_all(table.as_bytes()).map_err(Into::into)),
+        Command::Ps {
+            id: Some(id),
+            format,
+            ..
+        } => match format {
+            cli::PsFormat::Table => step05::monitor::top::top(&root, &id, &mut out),
+            cli::PsFormat::Json => step05::monitor::top::pids_json(&root, &id)
+                .and_then(|json| writeln!(out, "{json}").map_err(Into::into)),
+        },
         Command::Logs { follow, id } => step05::monitor::logs::logs(&root, &id, follow, &mut out),
         Command::Stop { time, id } => {
             step05::monitor::stop::stop(&root, &id, time.as_deref(), &mut out)

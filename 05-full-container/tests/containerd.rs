@@ -251,6 +251,19 @@ fn containerd_runs_containers_with_tincan_and_leaves_nothing() {
     assert!(out.status.success(), "ctr task exec: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "/bin/sleep\x00600\x00");
 
+    // `ctr task ps` asks tincan for the pids (`ps --format json ID`).
+    let out = containerd.ctr(&["task", "ps", id]);
+    assert!(out.status.success(), "ctr task ps: {}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    let pid = listed
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert_eq!(cmdline, b"/bin/sleep\x00600\x00", "ctr task ps: {listed}");
+
     // 3. pause freezes its cgroup, resume thaws it.
     let out = containerd.ctr(&["task", "pause", id]);
     assert!(

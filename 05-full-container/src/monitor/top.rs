@@ -67,9 +67,8 @@ fn process(pid: i32) -> Option<Process> {
     })
 }
 
-// ANCHOR: top
-/// The `top` table of container `id`: every process in its cgroup.
-pub fn top(root: &StateRoot, id: &str, out: &mut dyn Write) -> Result<()> {
+/// The host pids of every process in container `id`'s cgroup, sorted.
+pub fn pids(root: &StateRoot, id: &str) -> Result<Vec<nix::unistd::Pid>> {
     let state = super::load(root, id)?;
     if !matches!(seen(&state), Seen::Running(_) | Seen::Paused(_)) {
         bail!("container {id:?} is not running; `tincan ps` lists the running ones");
@@ -81,6 +80,20 @@ pub fn top(root: &StateRoot, id: &str, out: &mut dyn Write) -> Result<()> {
     }
     let mut pids = step03::inspect::procs_at(&super::cgroup_relative(&state))?;
     pids.sort();
+    Ok(pids)
+}
+
+/// runc's `ps --format json ID`, which containerd's shim calls for `ctr
+/// task ps`: the container's pids as a JSON array.
+pub fn pids_json(root: &StateRoot, id: &str) -> Result<String> {
+    let pids: Vec<i32> = pids(root, id)?.iter().map(|p| p.as_raw()).collect();
+    Ok(serde_json::to_string(&pids)?)
+}
+
+// ANCHOR: top
+/// The `top` table of container `id`: every process in its cgroup.
+pub fn top(root: &StateRoot, id: &str, out: &mut dyn Write) -> Result<()> {
+    let pids = pids(root, id)?;
     let tick = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
