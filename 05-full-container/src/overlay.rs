@@ -213,3 +213,27 @@ pub fn is_mount_point(path: &Path) -> Result<bool> {
         .lines()
         .any(|line| line.split(' ').nth(4) == Some(&*wanted)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowerdir_puts_the_top_first_and_refuses_past_a_page() {
+        let layers: Vec<PathBuf> = ["/s/top", "/s/mid", "/s/base"].map(PathBuf::from).into();
+        assert_eq!(
+            lowerdir(&layers).expect("short"),
+            "lowerdir=/s/top:/s/mid:/s/base"
+        );
+        // 50 layers with paths like the store's (~100 bytes each): > 4096.
+        let long: Vec<PathBuf> = (0..50)
+            .map(|i| PathBuf::from(format!("/var/cache/tincan/storage/layers/{i:064}")))
+            .collect();
+        let err = format!("{:#}", lowerdir(&long).expect_err("too long"));
+        assert!(
+            err.contains("50 layers") && err.contains("one page"),
+            "{err}"
+        );
+        assert!(lowerdir(&[PathBuf::from("/a:b")]).is_err());
+    }
+}

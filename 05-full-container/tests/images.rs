@@ -628,3 +628,65 @@ fn hostile_and_broken_images_are_refused_and_leave_nothing() {
         insta::assert_snapshot!("images_refused", shown);
     });
 }
+
+#[test]
+fn concurrent_loads_unpack_each_layer_once() {
+    use tar::EntryType::{Directory, Regular};
+    let tmp = TempDir::new("images-concurrent");
+    let dir = tmp.path().join("layout");
+    let layers: Vec<Blob> = (0..3)
+        .map(|i| {
+            let body = format!("layer {i}\n").repeat(20000);
+            let name = format!("l{i}/file");
+            honest(&tar_of(&[
+                (&name[..3], Directory, ""),
+                (&name, Regular, &body),
+            ]))
+        })
+        .collect();
+    layout(&dir, &layers);
+    let store = tmp.path().join("store");
+    let reference = format!("oci:{}", dir.display());
+    // Four tincans at once on an empty store: the store's lock lets one
+    // unpack, the others find the layers there.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(TINCAN)
+                .args(["image", "load", &reference])
+                .env("TINCAN_STORAGE", &store)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn tincan")
+        })
+        .collect();
+    let mut unpacked = 0;
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let line = text(&out.stdout);
+        let n: usize = line
+            .split(", ")
+            .find_map(|part| part.strip_suffix(" unpacked"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {line:?}"));
+        unpacked += n;
+    }
+    assert_eq!(unpacked, 3, "each layer unpacked exactly once");
+    assert_eq!(
+        std::fs::read_dir(store.join("layers"))
+            .expect("layers")
+            .count(),
+        3
+    );
+    assert_eq!(
+        std::fs::read_dir(store.join("tmp")).expect("tmp").count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(store.join("images"))
+            .expect("images")
+            .count(),
+        1
+    );
+}
