@@ -690,3 +690,46 @@ fn concurrent_loads_unpack_each_layer_once() {
         1
     );
 }
+
+#[test]
+fn a_multi_platform_index_gives_this_machines_manifest() {
+    use tar::EntryType::Regular;
+    let tmp = TempDir::new("images-platforms");
+    let dir = tmp.path().join("layout");
+    layout(&dir, &[honest(&tar_of(&[("hello", Regular, "hi\n")]))]);
+    // The layout's one manifest becomes this machine's entry of a nested
+    // index, beside another platform's whose blob does not even exist.
+    let mut inner: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("read"))
+            .expect("json");
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let mut ours = inner["manifests"][0].clone();
+    ours["platform"] = serde_json::json!({"architecture": arch, "os": "linux"});
+    let mut theirs = ours.clone();
+    theirs["platform"] = serde_json::json!({"architecture": "s390x", "os": "linux"});
+    theirs["digest"] = sha(b"no such manifest").into();
+    inner["manifests"] = serde_json::json!([theirs, ours]);
+    let inner = inner.to_string();
+    let hex = sha(inner.as_bytes());
+    std::fs::write(
+        dir.join("blobs/sha256")
+            .join(hex.trim_start_matches("sha256:")),
+        &inner,
+    )
+    .expect("blob");
+    let outer = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": hex, "size": inner.len()}]});
+    std::fs::write(dir.join("index.json"), outer.to_string()).expect("index.json");
+    let store = tmp.path().join("store");
+    let out = tincan(&store, &["image", "load", dir.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1 layers, 1 unpacked"),
+        "{}",
+        text(&out.stdout)
+    );
+}

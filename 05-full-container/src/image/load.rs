@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use oci_spec::image::{Digest, DigestAlgorithm, ImageConfiguration, ImageIndex, ImageManifest};
+use oci_spec::image::{
+    Arch, Descriptor, Digest, DigestAlgorithm, ImageConfiguration, ImageIndex, ImageManifest,
+    MediaType, Os,
+};
 use serde::Deserialize;
 use sha2::Digest as _;
 
@@ -138,7 +141,7 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 fn oci_manifest(source: &Source, tag: Option<&str>) -> Result<Manifest> {
     let index = ImageIndex::from_reader(&source.read("index.json")?[..])
         .context("index.json is not an OCI image index")?;
-    let name_of = |d: &oci_spec::image::Descriptor| {
+    let name_of = |d: &Descriptor| {
         d.annotations()
             .as_ref()
             .and_then(|a| a.get(REF_NAME).cloned())
@@ -163,7 +166,7 @@ fn oci_manifest(source: &Source, tag: Option<&str>) -> Result<Manifest> {
                 .join(", ")
         ),
     };
-    let manifest_bytes = blob(source, descriptor.digest())?;
+    let manifest_bytes = blob(source, this_platform(source, descriptor)?.digest())?;
     let manifest = ImageManifest::from_reader(&manifest_bytes[..])
         .context("the manifest is not an OCI image manifest")?;
     let config_digest = sha256(manifest.config().digest().as_ref())?;
@@ -179,6 +182,33 @@ fn oci_manifest(source: &Source, tag: Option<&str>) -> Result<Manifest> {
         layers,
         name_of(descriptor).into_iter().collect(),
     ))
+}
+
+/// A multi-platform image points at a second index, one manifest per
+/// platform: take this machine's (as `podman pull` does), else the only one.
+fn this_platform(source: &Source, descriptor: &Descriptor) -> Result<Descriptor> {
+    if *descriptor.media_type() != MediaType::ImageIndex {
+        return Ok(descriptor.clone());
+    }
+    let index = ImageIndex::from_reader(&blob(source, descriptor.digest())?[..])
+        .context("the nested index is not an OCI image index")?;
+    let ours = |d: &&Descriptor| {
+        d.platform()
+            .as_ref()
+            .is_some_and(|p| *p.architecture() == Arch::default() && *p.os() == Os::default())
+    };
+    match (
+        index.manifests().iter().find(ours),
+        index.manifests().as_slice(),
+    ) {
+        (Some(d), _) | (None, [d]) => Ok(d.clone()),
+        (None, _) => bail!(
+            "the image has no manifest for this machine ({:?}/{:?}) among its {} platforms",
+            Os::default(),
+            Arch::default(),
+            index.manifests().len()
+        ),
+    }
 }
 
 /// `docker save`: `manifest.json` names the config and layer files by path.
