@@ -29,11 +29,7 @@ fn main() -> std::process::ExitCode {
     }
     let uses_state = !matches!(
         cli.command,
-        Command::Spec { .. }
-            | Command::Capabilities
-            | Command::Features
-            | Command::Escape { .. }
-            | Command::Image(_)
+        Command::Spec { .. } | Command::Capabilities | Command::Features | Command::Escape { .. }
     );
     if uses_state {
         if let Err(e) = cleanup(&root) {
@@ -52,7 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Features => {
             step05::features::json().and_then(|json| writeln!(out, "{json}").map_err(Into::into))
         }
-        Command::Image(args) => step05::image::run_command(&args, &mut out),
+        Command::Image(args) => step05::image::run_command(&args, &root, &mut out),
         Command::Cleanup => Ok(()),
         Command::Escape {
             exit_euid: true, ..

@@ -396,7 +396,10 @@ fn sharing_ls_and_rm(s: &Path, app: &str) {
         insta::assert_snapshot!("images_ls_inspect", shown);
     });
 
-    // 5. rm frees what no other image uses, and the store ends empty.
+    // 5. rm refuses while a container stacks a layer it would free.
+    refuses_rm_while_running(s);
+
+    // 6. rm frees what no other image uses, and the store ends empty.
     let out = tincan(s, &["image", "rm", "localhost/tincan-test-full"]);
     assert!(
         text(&out.stdout).contains("1 layers freed, 2 kept"),
@@ -410,6 +413,61 @@ fn sharing_ls_and_rm(s: &Path, app: &str) {
         text(&out.stderr)
     );
     base_layer(0);
+}
+
+/// `tincan image rm` of the image a running container uses fails in one
+/// line, and the container goes on.
+fn refuses_rm_while_running(s: &Path) {
+    let state = TempDir::new("images-state");
+    let with_root = |args: &[&str]| {
+        let mut all = vec!["--root", state.path().to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        all.iter().map(|a| a.to_string()).collect::<Vec<String>>()
+    };
+    let run = with_root(&[
+        "run",
+        "--name",
+        "tincan-images-busy",
+        "--image",
+        "localhost/tincan-test-full",
+        "--",
+        "trap 'exit 0' TERM; sleep 30 & wait",
+    ]);
+    // Output into files, never pipes (tests/common: tincan_quiet).
+    let log = |n: &str| std::fs::File::create(state.path().join(n)).expect("log file");
+    let mut child = Command::new(TINCAN)
+        .args(&run)
+        .env("TINCAN_STORAGE", s)
+        .env("TINCAN_NET", "none")
+        .stdout(log("out.txt"))
+        .stderr(log("err.txt"))
+        .spawn()
+        .expect("spawn tincan run");
+    let record = state.path().join("tincan-images-busy/state.json");
+    for _ in 0..100 {
+        if record.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(record.exists(), "the container did not start");
+    let rm = with_root(&["image", "rm", "localhost/tincan-test-full"]);
+    let rm: Vec<&str> = rm.iter().map(String::as_str).collect();
+    let out = tincan(s, &rm);
+    assert!(!out.status.success(), "rm under a running container");
+    assert!(
+        text(&out.stderr).contains("container tincan-images-busy runs it"),
+        "{}",
+        text(&out.stderr)
+    );
+    // SIGTERM: tincan forwards it to the container and removes it.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
+    child.wait().expect("wait tincan run");
+    assert!(
+        !state.path().join("tincan-images-busy").exists(),
+        "state left behind"
+    );
 }
 
 // ---- hostile and broken images, built with the tar crate ----

@@ -43,8 +43,13 @@ pub enum ImageCommand {
     },
 }
 
-/// Run one `tincan image` command; its report goes to `out`.
-pub fn run_command(args: &ImageArgs, out: &mut dyn std::io::Write) -> Result<()> {
+/// Run one `tincan image` command; its report goes to `out`. `states`
+/// holds the running containers (`rm` will not pull layers from under one).
+pub fn run_command(
+    args: &ImageArgs,
+    states: &crate::state::StateRoot,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
     let store = Store::at(args.storage.as_deref());
     let text = match &args.command {
         ImageCommand::Load { reference } => load(&store, reference)?,
@@ -52,7 +57,7 @@ pub fn run_command(args: &ImageArgs, out: &mut dyn std::io::Write) -> Result<()>
         ImageCommand::Rm { names } => {
             let mut text = String::new();
             for name in names {
-                let (record, freed) = store.remove(name)?;
+                let (record, freed) = store.remove(name, |dirs| in_use(states, dirs))?;
                 let kept = record.layers.len() - freed;
                 writeln!(
                     text,
@@ -69,6 +74,20 @@ pub fn run_command(args: &ImageArgs, out: &mut dyn std::io::Write) -> Result<()>
         ),
     };
     out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Refuse if a container's root stacks one of `dirs`: removing a lower
+/// directory under a mounted overlay would pull its files from under it.
+fn in_use(states: &crate::state::StateRoot, dirs: &[PathBuf]) -> Result<()> {
+    for id in states.ids()? {
+        let Ok(state) = states.load(&id) else {
+            continue;
+        };
+        if dirs.contains(&state.rootfs) {
+            bail!("container {id} runs it; stop and remove the container first");
+        }
+    }
     Ok(())
 }
 
@@ -166,7 +185,11 @@ pub fn inspect(image: &ImageRecord, store: &Store) -> String {
     row("names", &image.names.join(", "));
     row("entrypoint", &list(config.entrypoint()));
     row("cmd", &list(config.cmd()));
-    for (i, var) in config.env().clone().unwrap_or_default().iter().enumerate() {
+    // Sorted: names are unique in an image's Env, and engines write them
+    // in no fixed order.
+    let mut env = config.env().clone().unwrap_or_default();
+    env.sort();
+    for (i, var) in env.iter().enumerate() {
         row(if i == 0 { "env" } else { "" }, var);
     }
     row("workdir", config.working_dir().as_deref().unwrap_or("/"));

@@ -163,23 +163,36 @@ impl Store {
     }
 
     /// Remove the image `name`, then every layer no other image uses.
-    /// Returns the record and how many layers were freed.
-    pub fn remove(&self, name: &str) -> Result<(ImageRecord, usize)> {
+    /// `may_free` sees those layers first and may refuse (a running
+    /// container stacks them). Returns the record and how many were freed.
+    pub fn remove(
+        &self,
+        name: &str,
+        may_free: impl Fn(&[PathBuf]) -> Result<()>,
+    ) -> Result<(ImageRecord, usize)> {
         let _lock = self.lock()?;
         let record = self.find(name).with_context(|| format!("image {name}"))?;
+        let others: Vec<String> = self
+            .images()?
+            .into_iter()
+            .filter(|i| i.id != record.id)
+            .flat_map(|i| i.layers)
+            .collect();
+        let freed: Vec<PathBuf> = record
+            .layers
+            .iter()
+            .filter(|l| !others.contains(l))
+            .map(|l| self.layer_dir(l))
+            .filter(|d| d.exists())
+            .collect();
+        may_free(&freed).with_context(|| format!("image {name}"))?;
         let hex = record.id.trim_start_matches("sha256:");
         let path = self.dir.join("images").join(format!("{hex}.json"));
         fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
-        let still_used: Vec<String> = self.images()?.into_iter().flat_map(|i| i.layers).collect();
-        let mut freed = 0;
-        for layer in &record.layers {
-            if !still_used.contains(layer) && self.layer_dir(layer).exists() {
-                let dir = self.layer_dir(layer);
-                fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
-                freed += 1;
-            }
+        for dir in &freed {
+            fs::remove_dir_all(dir).with_context(|| format!("remove {}", dir.display()))?;
         }
-        Ok((record, freed))
+        Ok((record, freed.len()))
     }
 }
 
