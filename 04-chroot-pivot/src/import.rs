@@ -358,6 +358,20 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, fs::Metadata)>) -> Resu
     Ok(())
 }
 
+/// Set the modification time of `path` (a link itself, never its target:
+/// utimensat(2) with `AT_SYMLINK_NOFOLLOW`) to `secs` since the epoch.
+pub fn set_mtime(path: &Path, secs: u64) -> Result<()> {
+    let time = nix::sys::time::TimeSpec::new(secs as i64, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &time,
+        &time,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .with_context(|| format!("utimensat {}", path.display()))
+}
+
 /// Refuse `rel` if one of its parents inside `target` is a symlink (lstat).
 fn no_symlink_in_parents(target: &Path, rel: &Path) -> Result<()> {
     let mut path = target.to_path_buf();

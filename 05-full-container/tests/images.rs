@@ -115,8 +115,8 @@ impl Drop for Podman {
 }
 
 /// The listing both sides print: every path under /data and /etc with its
-/// type, mode, owner, size and link target, then the files' contents.
-const LISTING: &str = "find ROOT/data ROOT/etc -printf '%p %y %m %U:%G %l\\n' | sort; \
+/// type, mode, owner, time (to the minute) and link target, then the files' contents.
+const LISTING: &str = "find ROOT/data ROOT/etc -printf '%p %y %m %U:%G %TY-%Tm-%Td-%TH:%TM %l\\n' | sort; \
      find ROOT/data -type f -printf '%p\\n' | sort | while read f; do echo \"$f: $(cat $f)\"; done";
 
 /// The base image's files: the test rootfs (a real shell and coreutils of
@@ -149,6 +149,13 @@ fn base_tree() -> TempDir {
     std::os::unix::fs::symlink("keep", p.join("data/link")).expect("symlink");
     std::fs::create_dir(p.join("data/owned")).expect("mkdir");
     std::os::unix::fs::chown(p.join("data/owned"), Some(1234), Some(2345)).expect("chown");
+    // Old times, which a layer must keep (an unpack that set "now" would show).
+    let ok = Command::new("touch")
+        .args(["-h", "-d", "2001-02-03 04:05"])
+        .args(["data/keep", "data/link", "data/owned", "etc/passwd", "etc"].map(|f| p.join(f)))
+        .status()
+        .expect("run touch");
+    assert!(ok.success(), "touch");
     base
 }
 
@@ -232,47 +239,29 @@ fn podman_images_run_as_podman_sees_them_and_share_layers() {
     build_images(&podman);
     let d = podman.dir.path();
     let archive = |name: &str| d.join(name).to_str().expect("utf-8").to_string();
-    podman.run(&[
-        "save",
-        "--format",
-        "oci-archive",
-        "-o",
-        &archive("full-oci.tar"),
-        "localhost/tincan-test-full",
-    ]);
-    podman.run(&[
-        "save",
-        "--format",
-        "oci-dir",
-        "-o",
-        &archive("full-oci"),
-        "localhost/tincan-test-full",
-    ]);
-    podman.run(&[
-        "save",
-        "--format",
-        "docker-archive",
-        "-o",
-        &archive("full-docker.tar"),
-        "localhost/tincan-test-full",
-    ]);
-    podman.run(&[
-        "save",
-        "--format",
-        "oci-archive",
-        "-o",
-        &archive("app-oci.tar"),
-        "localhost/tincan-test-app",
-    ]);
+    for (format, file, image) in [
+        ("oci-archive", "full-oci.tar", "full"),
+        ("oci-dir", "full-oci", "full"),
+        ("docker-archive", "full-docker.tar", "full"),
+        ("oci-archive", "app-oci.tar", "app"),
+    ] {
+        let image = format!("localhost/tincan-test-{image}");
+        podman.run(&["save", "--format", format, "-o", &archive(file), &image]);
+    }
+    let zstd = format!("oci:{}:full", archive("full-zstd"));
     podman.run(&[
         "push",
         "--compression-format",
         "zstd",
         "localhost/tincan-test-full",
-        &format!("oci:{}:full", archive("full-zstd")),
+        &zstd,
     ]);
     let expected = podman_listing(&podman);
     assert!(expected.contains("/data/dir/b: only file"), "{expected}");
+    assert!(
+        expected.contains("/data/keep f 644 0:0 2001-02-03-04:05"),
+        "{expected}"
+    );
     assert!(
         !expected.contains("/data/gone") && !expected.contains("/data/dir/a"),
         "{expected}"

@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use oci_spec::image::Digest;
 use sha2::{Digest as _, Sha256};
-use step04::import::{Imported, Rules, check_entry, make_parents, remove_existing, write_entry};
+use step04::import::{
+    Imported, Rules, check_entry, make_parents, remove_existing, set_mtime, write_entry,
+};
 
 /// A reader that hashes what passes through it, and remembers whether
 /// reading failed (a truncated or corrupt stream, not a refused entry).
@@ -122,14 +124,28 @@ fn unpack_entries(tar: &mut impl Read, dest: &Path) -> Result<Imported> {
         keep_owners: true,
     };
     let mut done = Imported::default();
+    let mut dirs = Vec::new();
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries().context("read the layer's tar")? {
         let mut entry = entry.context("read an entry of the layer (truncated?)")?;
         let rel = check_entry(&entry, rules)?;
         let name = rel.file_name().map(|n| n.to_string_lossy().into_owned());
         match name.as_deref().and_then(|n| n.strip_prefix(".wh.")) {
-            None => write_entry(&mut entry, dest, &rel, rules, &mut done)
-                .with_context(|| format!("unpack {}", rel.display()))?,
+            None => {
+                write_entry(&mut entry, dest, &rel, rules, &mut done)
+                    .with_context(|| format!("unpack {}", rel.display()))?;
+                // Times as the image has them; a directory's after its
+                // children, whose creation changes it.
+                let mtime = entry.header().mtime().unwrap_or(0);
+                match entry.header().entry_type() {
+                    tar::EntryType::Directory => dirs.push((dest.join(&rel), mtime)),
+                    tar::EntryType::Link => {}
+                    _ if dest.join(&rel).symlink_metadata().is_ok() => {
+                        set_mtime(&dest.join(&rel), mtime)?;
+                    }
+                    _ => {}
+                }
+            }
             Some(".wh..opq") => {
                 make_parents(dest, &rel)?;
                 opaque(&dest.join(rel.parent().unwrap_or(Path::new(""))))?;
@@ -141,6 +157,9 @@ fn unpack_entries(tar: &mut impl Read, dest: &Path) -> Result<Imported> {
                 whiteout(&hidden_path(dest, &rel, hidden)?)?;
             }
         }
+    }
+    for (dir, mtime) in dirs.iter().rev() {
+        set_mtime(dir, *mtime)?;
     }
     Ok(done)
 }
