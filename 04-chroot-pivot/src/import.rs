@@ -69,10 +69,57 @@ pub fn safe_relative(entry: &Path) -> Result<PathBuf> {
 }
 // ANCHOR_END: safe_path
 
+/// What an importer may create: device nodes and setuid bits need root,
+/// and only a root importer that asks for it keeps the archive's owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// The importer is root: device nodes and setuid/setgid bits are kept.
+    pub root: bool,
+    /// chown(2) each entry to the uid/gid of its header (as root only), as
+    /// `tar --same-owner` does: an image layer's files keep their owners.
+    pub keep_owners: bool,
+}
+
+impl Rules {
+    /// The rules for this process (root or not), owners not kept.
+    pub fn for_this_process() -> Rules {
+        Rules {
+            root: nix::unistd::geteuid().is_root(),
+            keep_owners: false,
+        }
+    }
+}
+
+// ANCHOR: check_entry
+/// Check one archive entry before anything is written for it, and return
+/// the path it may be written to, relative to the target: no `..`, nothing
+/// absolute, no hard link to a path outside, device nodes only as root.
+pub fn check_entry<R: Read>(entry: &tar::Entry<R>, rules: Rules) -> Result<PathBuf> {
+    let path = entry
+        .path()
+        .context("entry path is not valid")?
+        .into_owned();
+    let rel = safe_relative(&path)?;
+    let kind = entry.header().entry_type();
+    if matches!(kind, EntryType::Char | EntryType::Block) && !rules.root {
+        bail!(
+            "tarball entry {} is a device node: only root may create device nodes; \
+             import as root or remove it from the tarball",
+            path.display()
+        );
+    }
+    if kind == EntryType::Link {
+        let target = entry.link_name().ok().flatten().unwrap_or_default();
+        safe_relative(&target).with_context(|| format!("hard link {}", path.display()))?;
+    }
+    Ok(rel)
+}
+// ANCHOR_END: check_entry
+
 /// Unpack `tarball` into `target` (created if missing). The whole archive
 /// is checked first: on bad input nothing at all is written.
 pub fn import_tarball(tarball: &Path, target: &Path) -> Result<Imported> {
-    let root = nix::unistd::geteuid().is_root();
+    let rules = Rules::for_this_process();
     // Pass 1: check every entry.
     let mut archive = open_archive(tarball)?;
     let entries = archive
@@ -80,23 +127,7 @@ pub fn import_tarball(tarball: &Path, target: &Path) -> Result<Imported> {
         .with_context(|| format!("read tarball {}", tarball.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("read an entry of {}", tarball.display()))?;
-        let path = entry
-            .path()
-            .context("entry path is not valid")?
-            .into_owned();
-        safe_relative(&path)?;
-        let kind = entry.header().entry_type();
-        if matches!(kind, EntryType::Char | EntryType::Block) && !root {
-            bail!(
-                "tarball entry {} is a device node: only root may create device nodes; \
-                 import as root or remove it from the tarball",
-                path.display()
-            );
-        }
-        if kind == EntryType::Link {
-            let target = entry.link_name().ok().flatten().unwrap_or_default();
-            safe_relative(&target).with_context(|| format!("hard link {}", path.display()))?;
-        }
+        check_entry(&entry, rules)?;
     }
     // Pass 2: write.
     fs::create_dir_all(target).with_context(|| format!("mkdir {}", target.display()))?;
@@ -104,68 +135,118 @@ pub fn import_tarball(tarball: &Path, target: &Path) -> Result<Imported> {
     let mut archive = open_archive(tarball)?;
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let rel = safe_relative(&entry.path()?)?;
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        let dest = target.join(&rel);
-        make_parents(target, &rel)?;
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
-        match entry.header().entry_type() {
-            EntryType::Directory => {
-                if fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink()) {
-                    bail!(
-                        "{} is a symlink in the target; refusing to use it as a directory",
-                        rel.display()
-                    );
-                }
-                fs::create_dir_all(&dest).with_context(|| format!("mkdir {}", dest.display()))?;
-                fs::set_permissions(&dest, fs::Permissions::from_mode(mode | 0o700))?;
-            }
-            EntryType::Symlink => {
-                let link = entry.link_name()?.context("symlink without a target")?;
-                remove_existing(&dest)?;
-                // The link is stored as-is, even when it points outside:
-                // after chroot or pivot_root it resolves inside the rootfs.
-                std::os::unix::fs::symlink(&link, &dest)
-                    .with_context(|| format!("symlink {}", dest.display()))?;
-                done.symlinks += 1;
-            }
-            EntryType::Link => {
-                let link = entry.link_name()?.context("hard link without a target")?;
-                let source = target.join(safe_relative(&link)?);
-                remove_existing(&dest)?;
-                fs::hard_link(&source, &dest)
-                    .with_context(|| format!("link {} to {}", dest.display(), source.display()))?;
-            }
-            EntryType::Regular | EntryType::Continuous => {
-                remove_existing(&dest)?;
-                write_new_file(&dest, mode, &mut entry)?;
-            }
-            EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                remove_existing(&dest)?;
-                let kind = match entry.header().entry_type() {
-                    EntryType::Char => nix::sys::stat::SFlag::S_IFCHR,
-                    EntryType::Block => nix::sys::stat::SFlag::S_IFBLK,
-                    _ => nix::sys::stat::SFlag::S_IFIFO,
-                };
-                let major = entry.header().device_major()?.unwrap_or(0);
-                let minor = entry.header().device_minor()?.unwrap_or(0);
-                nix::sys::stat::mknod(
-                    &dest,
-                    kind,
-                    nix::sys::stat::Mode::from_bits_truncate(mode),
-                    nix::sys::stat::makedev(major.into(), minor.into()),
-                )
-                .with_context(|| format!("mknod {}", dest.display()))?;
-            }
-            // Pax headers, GNU long names and the like carry metadata only.
-            _ => continue,
-        }
-        done.entries += 1;
+        let rel = check_entry(&entry, rules)?;
+        write_entry(&mut entry, target, &rel, rules, &mut done)?;
     }
     Ok(done)
 }
+
+// ANCHOR: write_entry
+/// Write one checked entry (`rel`, from [`check_entry`]) under `target`:
+/// parents made without following links, an existing file replaced rather
+/// than written through, setuid/setgid bits only as root.
+pub fn write_entry<R: Read>(
+    entry: &mut tar::Entry<R>,
+    target: &Path,
+    rel: &Path,
+    rules: Rules,
+    done: &mut Imported,
+) -> Result<()> {
+    if rel.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let dest = target.join(rel);
+    make_parents(target, rel)?;
+    let mut mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+    if !rules.root {
+        // A setuid file made by someone who is not root would be a gift
+        // to whoever runs it later.
+        mode &= !0o6000;
+    }
+    let kind = entry.header().entry_type();
+    match kind {
+        EntryType::Directory => {
+            if fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink()) {
+                bail!(
+                    "{} is a symlink in the target; refusing to use it as a directory",
+                    rel.display()
+                );
+            }
+            fs::create_dir_all(&dest).with_context(|| format!("mkdir {}", dest.display()))?;
+            mode |= 0o700;
+        }
+        EntryType::Symlink => {
+            let link = entry.link_name()?.context("symlink without a target")?;
+            remove_existing(&dest)?;
+            // The link is stored as-is, even when it points outside:
+            // after chroot or pivot_root it resolves inside the rootfs.
+            std::os::unix::fs::symlink(&link, &dest)
+                .with_context(|| format!("symlink {}", dest.display()))?;
+            done.symlinks += 1;
+        }
+        EntryType::Link => {
+            let link = safe_relative(&entry.link_name()?.context("hard link without a target")?)?;
+            // link(2) resolves the source's parents: through a planted
+            // `evil -> /etc`, `evil/passwd` would be the host's file.
+            no_symlink_in_parents(target, &link)?;
+            let source = target.join(&link);
+            remove_existing(&dest)?;
+            fs::hard_link(&source, &dest)
+                .with_context(|| format!("link {} to {}", dest.display(), source.display()))?;
+        }
+        EntryType::Regular | EntryType::Continuous => {
+            remove_existing(&dest)?;
+            write_new_file(&dest, mode, entry)?;
+        }
+        EntryType::Char | EntryType::Block | EntryType::Fifo => {
+            remove_existing(&dest)?;
+            let sflag = match kind {
+                EntryType::Char => nix::sys::stat::SFlag::S_IFCHR,
+                EntryType::Block => nix::sys::stat::SFlag::S_IFBLK,
+                _ => nix::sys::stat::SFlag::S_IFIFO,
+            };
+            let major = entry.header().device_major()?.unwrap_or(0);
+            let minor = entry.header().device_minor()?.unwrap_or(0);
+            nix::sys::stat::mknod(
+                &dest,
+                sflag,
+                nix::sys::stat::Mode::from_bits_truncate(mode),
+                nix::sys::stat::makedev(major.into(), minor.into()),
+            )
+            .with_context(|| format!("mknod {}", dest.display()))?;
+        }
+        // Pax headers, GNU long names and the like carry metadata only.
+        _ => return Ok(()),
+    }
+    if rules.keep_owners && rules.root {
+        let uid = entry
+            .header()
+            .uid()
+            .ok()
+            .map(|u| nix::unistd::Uid::from_raw(u as u32));
+        let gid = entry
+            .header()
+            .gid()
+            .ok()
+            .map(|g| nix::unistd::Gid::from_raw(g as u32));
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            &dest,
+            uid,
+            gid,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .with_context(|| format!("lchown {}", dest.display()))?;
+    }
+    if kind != EntryType::Symlink && kind != EntryType::Link {
+        // After chown, which clears setuid bits: the mode exactly.
+        fs::set_permissions(&dest, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("chmod {}", dest.display()))?;
+    }
+    done.entries += 1;
+    Ok(())
+}
+// ANCHOR_END: write_entry
 
 /// Import `source` into `target`: a `.tar`/`.tar.gz` file, or a directory
 /// (copied without following any symlink in it).
@@ -277,9 +358,39 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, fs::Metadata)>) -> Resu
     Ok(())
 }
 
+/// Set the modification time of `path` (a link itself, never its target:
+/// utimensat(2) with `AT_SYMLINK_NOFOLLOW`) to `secs` since the epoch.
+pub fn set_mtime(path: &Path, secs: u64) -> Result<()> {
+    let time = nix::sys::time::TimeSpec::new(secs as i64, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &time,
+        &time,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .with_context(|| format!("utimensat {}", path.display()))
+}
+
+/// Refuse `rel` if one of its parents inside `target` is a symlink (lstat).
+fn no_symlink_in_parents(target: &Path, rel: &Path) -> Result<()> {
+    let mut path = target.to_path_buf();
+    for component in rel.parent().into_iter().flat_map(Path::components) {
+        path.push(component);
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!(
+                "tarball entry {} goes through the symlink {}; refusing to follow links while unpacking",
+                rel.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Create the parents of `rel` inside `target`, refusing to go through a
 /// symlink (lstat, never stat).
-fn make_parents(target: &Path, rel: &Path) -> Result<()> {
+pub fn make_parents(target: &Path, rel: &Path) -> Result<()> {
     let mut path = target.to_path_buf();
     let Some(parent) = rel.parent() else {
         return Ok(());
@@ -301,7 +412,7 @@ fn make_parents(target: &Path, rel: &Path) -> Result<()> {
 }
 
 /// Remove a non-directory at `path` (so a link there is replaced, not followed).
-fn remove_existing(path: &Path) -> Result<()> {
+pub fn remove_existing(path: &Path) -> Result<()> {
     match fs::symlink_metadata(path) {
         Ok(meta) if !meta.is_dir() => {
             fs::remove_file(path).with_context(|| format!("remove {}", path.display()))

@@ -45,6 +45,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container, and wait for it (like `docker run --rm`).
     Run(Box<RunArgs>),
+    /// Images in the layer store: load, ls, rm, inspect.
+    Image(step05::image::ImageArgs),
     /// Write a default OCI config.json in the current directory (like `runc spec`).
     Spec {
         /// Write into this bundle directory instead of the current one.
@@ -248,6 +250,12 @@ mod tests {
             "tincan rm -f web",
             "tincan stats --no-stream web db",
             "tincan top web",
+            "tincan ps web --format json",
+            "tincan run --image oci-archive:/i.tar -- ls",
+            "tincan image --storage /s load oci:/d:latest",
+            "tincan image ls",
+            "tincan image rm a b",
+            "tincan image inspect a",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }

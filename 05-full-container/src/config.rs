@@ -67,8 +67,11 @@ pub struct Rlimit {
 pub struct RunConfig {
     /// Container id (`tincan-<random>` when not given).
     pub id: String,
-    /// The root filesystem: an image directory.
+    /// The root filesystem: an image directory (a layered image's topmost layer).
     pub rootfs: PathBuf,
+    /// A layered image's read-only layers, topmost first (overlayfs's
+    /// lowerdir order); empty when `rootfs` alone is the image.
+    pub layers: Vec<PathBuf>,
     /// Put a writable overlay (upper + work dir) on top of `rootfs` (the
     /// `tincan run` default), or use `rootfs` itself (OCI bundles).
     pub overlay: bool,
@@ -127,6 +130,17 @@ pub struct RunConfig {
     pub no_pivot: bool,
     /// `--net`, `--subnet`, `--publish` (bundles: none, the engine's job).
     pub net: crate::net::NetConfig,
+}
+
+impl RunConfig {
+    /// The overlay's lower directories, topmost first.
+    pub fn lowers(&self) -> Vec<PathBuf> {
+        if self.layers.is_empty() {
+            vec![self.rootfs.clone()]
+        } else {
+            self.layers.clone()
+        }
+    }
 }
 
 // ANCHOR: docker_paths
@@ -229,9 +243,10 @@ pub fn docker_devices() -> Vec<DeviceRule> {
     rules
 }
 
-/// Parse `--user UID[:GID]` (numbers only: the container's /etc/passwd is
-/// not read). Without a GID the group is 0, as Docker does for a numeric
-/// user that the image's /etc/passwd does not know.
+/// Parse a numeric `--user UID[:GID]`. Without a GID the group is 0, as
+/// Docker does for a numeric user that the image's /etc/passwd does not
+/// know; names go through the image's own files
+/// ([`crate::image::config::resolve_user`]).
 pub fn parse_user(text: &str) -> Result<(u32, u32)> {
     let bad = || {
         anyhow::anyhow!(

@@ -32,9 +32,13 @@ pub struct RunFlags {
     /// Image directory to run (default: the workspace's toolbox rootfs).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "bundle"])]
     pub rootfs: Option<PathBuf>,
-    /// Image as a tar archive (unpacked once into a cache).
-    #[arg(long, value_name = "TAR", conflicts_with = "bundle")]
-    pub image: Option<PathBuf>,
+    /// Image: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, a flat
+    /// tarball, or an image loaded before (the format is detected).
+    #[arg(long, value_name = "REF", conflicts_with = "bundle")]
+    pub image: Option<String>,
+    /// The image layer store (default: $TINCAN_STORAGE, else /var/cache/tincan/storage as root).
+    #[arg(long, value_name = "DIR")]
+    pub storage: Option<PathBuf>,
     /// Container name (default: tincan-<random>).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -59,8 +63,8 @@ pub struct RunFlags {
     /// Working directory inside the container.
     #[arg(long, short = 'w', value_name = "DIR")]
     pub workdir: Option<PathBuf>,
-    /// Run as this numeric user (and group).
-    #[arg(long, short = 'u', value_name = "UID[:GID]")]
+    /// Run as this user (and group): numbers, or names of the image's /etc/passwd.
+    #[arg(long, short = 'u', value_name = "USER[:GROUP]")]
     pub user: Option<String>,
     /// Bind mount a host directory (repeatable).
     #[arg(long, short = 'v', value_name = "HOST:CONTAINER[:ro]")]
@@ -104,24 +108,17 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         None => format!("tincan-{:08x}", random_u32()),
     };
     config::validate_id(&id).context("--name")?;
-    let rootfs = rootfs(flags)?;
+    let image = image(flags)?;
+    let config = image.config.as_ref();
     let set = crate::capabilities::with_changes(&flags.cap_add, &flags.cap_drop)?;
     let capabilities = ProcessCapabilities::uniform(set);
     capabilities.validate()?;
-    let (uid, gid) = flags
-        .user
-        .as_deref()
-        .map(parse_user)
-        .transpose()?
-        .unwrap_or((0, 0));
-    let mut env = vec![
-        DEFAULT_PATH.to_string(),
-        format!("HOSTNAME={}", flags.hostname.as_deref().unwrap_or(&id)),
-    ];
-    for e in &flags.env {
-        env.push(parse_env(e)?);
-    }
-    let workdir = flags.workdir.clone().unwrap_or_else(|| "/".into());
+    let (uid, gid, additional_gids) = user(flags, &image)?;
+    let env = env(flags, &id, config)?;
+    let workdir = match &flags.workdir {
+        Some(dir) => dir.clone(),
+        None => crate::image::config::workdir(config)?.unwrap_or_else(|| "/".into()),
+    };
     if !workdir.is_absolute() {
         bail!(
             "--workdir {} must be an absolute path inside the container",
@@ -173,15 +170,20 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         .filter(|n| *n != Namespace::Net || net.mode != NetMode::Host)
         .map(config::Namespace::new)
         .collect();
-    let args = if flags.command.is_empty() {
-        vec!["/bin/sh".to_string()]
-    } else {
-        flags.command.clone()
+    let args = match config {
+        Some(_) => crate::image::config::command(config, &flags.command)?,
+        None if flags.command.is_empty() => vec!["/bin/sh".to_string()],
+        None => flags.command.clone(),
     };
     Ok(RunConfig {
         hostname: Some(flags.hostname.clone().unwrap_or_else(|| id.clone())),
         id,
-        rootfs,
+        rootfs: image.layers[0].clone(),
+        layers: if image.config.is_some() {
+            image.layers
+        } else {
+            Vec::new()
+        },
         overlay: true,
         readonly_rootfs: flags.read_only,
         args,
@@ -189,7 +191,7 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         cwd: workdir,
         uid,
         gid,
-        additional_gids: Vec::new(),
+        additional_gids,
         umask: Some(0o022),
         namespaces,
         uid_mappings: Vec::new(),
@@ -219,10 +221,10 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
 }
 // ANCHOR_END: from_flags
 
-/// `--rootfs DIR`, `--image TAR`, or step 04's toolbox rootfs (built by
-/// `cargo xtask rootfs`).
-fn rootfs(flags: &RunFlags) -> Result<PathBuf> {
-    Ok(match (&flags.rootfs, &flags.image) {
+/// `--rootfs DIR`, `--image REF`, or step 04's toolbox rootfs (built by
+/// `cargo xtask rootfs`), as the layers of an overlay.
+fn image(flags: &RunFlags) -> Result<crate::image::Resolved> {
+    let dir = match (&flags.rootfs, &flags.image) {
         (Some(dir), _) => {
             if !dir.is_dir() {
                 bail!(
@@ -232,9 +234,58 @@ fn rootfs(flags: &RunFlags) -> Result<PathBuf> {
             }
             dir.clone()
         }
-        (None, Some(tar)) => crate::image::unpack_image(tar)?,
+        (None, Some(reference)) => {
+            return crate::image::resolve(reference, flags.storage.as_deref())
+                .with_context(|| format!("--image {reference}"));
+        }
         (None, None) => step04::rootfs::locate(None)?,
+    };
+    Ok(crate::image::Resolved {
+        layers: vec![dir],
+        config: None,
     })
+}
+
+/// Docker's PATH and the HOSTNAME, then the image's Env, then `-e`: a
+/// later value of a name replaces an earlier one.
+fn env(
+    flags: &RunFlags,
+    id: &str,
+    config: Option<&oci_spec::image::Config>,
+) -> Result<Vec<String>> {
+    let given: Vec<String> = flags
+        .env
+        .iter()
+        .map(|e| parse_env(e))
+        .collect::<Result<_>>()?;
+    Ok(crate::image::config::merge_env(
+        vec![
+            DEFAULT_PATH.to_string(),
+            format!("HOSTNAME={}", flags.hostname.as_deref().unwrap_or(id)),
+        ],
+        &[
+            config.and_then(|c| c.env().as_deref()).unwrap_or_default(),
+            &given,
+        ],
+    ))
+}
+
+/// `--user`, else the image's `User`: numbers as they are, names through
+/// the image's own /etc/passwd and /etc/group.
+fn user(flags: &RunFlags, image: &crate::image::Resolved) -> Result<(u32, u32, Vec<u32>)> {
+    let from_image = image.config.as_ref().and_then(|c| c.user().clone());
+    match (flags.user.as_deref(), from_image.as_deref()) {
+        (Some(spec), _) => match parse_user(spec) {
+            Ok((uid, gid)) if spec.contains(':') => Ok((uid, gid, Vec::new())),
+            _ => crate::image::config::resolve_user(spec, &image.layers)
+                .with_context(|| format!("--user {spec}")),
+        },
+        (None, Some(spec)) if !spec.is_empty() => {
+            crate::image::config::resolve_user(spec, &image.layers)
+                .with_context(|| format!("the image's User {spec}"))
+        }
+        _ => Ok((0, 0, Vec::new())),
+    }
 }
 
 /// A random number for container names, from the kernel (getrandom(2) via /dev/urandom).

@@ -9,7 +9,8 @@
 //!    named by path, writes uid/gid maps;
 //! 2. a cgroup with limits (step 03), entered while the child waits, and a
 //!    device allowlist (step 03's `devices`, [`config::DOCKER_DEVICES`]);
-//! 3. the image as an overlay: read-only lower, per-container upper
+//! 3. the image as an overlay: its layers read-only below (unpacked once
+//!    into a content-addressed store, [`image`]), a per-container upper
 //!    ([`rootfs`], [`overlay`]);
 //! 4. step 04's `pivot_root` into it, with the OCI mount list, masked and
 //!    read-only paths ([`rootfs`], [`config::DOCKER_MASKED_PATHS`]);

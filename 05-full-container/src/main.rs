@@ -48,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Features => {
             step05::features::json().and_then(|json| writeln!(out, "{json}").map_err(Into::into))
         }
+        Command::Image(args) => step05::image::run_command(&args, &root, &mut out),
         Command::Cleanup => Ok(()),
         Command::Escape {
             exit_euid: true, ..

@@ -15,8 +15,8 @@
 //!   as one tree.
 //!
 //! Removing the container removes upper and work: its changes vanish, the
-//! image is untouched. (Docker's images are several lower layers; tincan's
-//! image is one directory.)
+//! image is untouched. An image of several layers gives several lower
+//! directories, topmost first ([`lowerdir`]).
 
 use std::path::{Path, PathBuf};
 
@@ -66,7 +66,7 @@ impl Overlay {
             mounted: false,
         };
         make_layer_dirs(dir)?;
-        mount_layer(&overlay.lower, dir)?;
+        mount_layer(std::slice::from_ref(&overlay.lower), dir)?;
         overlay.mounted = true;
         Ok(overlay)
     }
@@ -109,24 +109,24 @@ pub fn make_layer_dirs(dir: &Path) -> Result<()> {
 }
 
 // ANCHOR: mount
-/// Mount the overlay of `lower` (the image) and the layer in `dir` on
-/// `dir/merged`, and return that path: the container's root. Done inside
-/// the container's mount namespace, the host never sees the mount.
-pub fn mount_layer(lower: &Path, dir: &Path) -> Result<PathBuf> {
-    // The data string is how overlayfs is told its layers. Commas and
-    // colons separate options and layers, so paths containing them cannot
-    // be used here.
-    for p in [lower, dir] {
-        if p.to_string_lossy().contains([',', ':']) {
-            bail!("overlay paths cannot contain ',' or ':' ({})", p.display());
-        }
-    }
+/// Mount the overlay of `lowers` (the image's layers, topmost first) and the
+/// layer in `dir` on `dir/merged`, and return that path: the container's
+/// root. Done inside the container's mount namespace, the host never sees
+/// the mount.
+pub fn mount_layer(lowers: &[PathBuf], dir: &Path) -> Result<PathBuf> {
     let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
+        "{},upperdir={},workdir={}",
+        lowerdir(lowers)?,
         dir.join("upper").display(),
         dir.join("work").display()
     );
+    if dir.to_string_lossy().contains([',', ':']) {
+        bail!(
+            "overlay paths cannot contain ',' or ':' ({})",
+            dir.display()
+        );
+    }
+    check_length(&data, lowers.len())?;
     let merged = dir.join("merged");
     mount(
         Some("overlay"),
@@ -139,6 +139,43 @@ pub fn mount_layer(lower: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(merged)
 }
 // ANCHOR_END: mount
+
+// ANCHOR: lowerdir
+/// `lowerdir=TOP:...:BOTTOM`: overlayfs looks a name up in the leftmost
+/// directory first, so the image's topmost layer comes first. The data
+/// string is how overlayfs is told its layers: commas and colons separate
+/// options and layers, so paths containing them cannot be used here.
+pub fn lowerdir(lowers: &[PathBuf]) -> Result<String> {
+    for p in lowers {
+        if p.to_string_lossy().contains([',', ':']) {
+            bail!("overlay paths cannot contain ',' or ':' ({})", p.display());
+        }
+    }
+    let joined: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    let data = format!("lowerdir={}", joined.join(":"));
+    // Room for upperdir and workdir, which are known only at mount time.
+    check_length(&data, lowers.len())?;
+    Ok(data)
+}
+
+/// mount(2) copies at most one page of option data: a longer string would
+/// be cut, so it is refused here with the way out.
+fn check_length(data: &str, layers: usize) -> Result<()> {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |p| p as usize);
+    if data.len() >= page {
+        bail!(
+            "the overlay of {layers} layers needs {} bytes of mount options, more than the \
+             kernel takes ({page}, one page); flatten the image (fewer layers, e.g. `podman \
+             build --squash`) or use a shorter --storage path",
+            data.len()
+        );
+    }
+    Ok(())
+}
+// ANCHOR_END: lowerdir
 
 /// Remove a container's layer directory (upper, work, merged), unmounting
 /// `merged` first if it is still mounted. Used by the cleanup of containers
@@ -175,4 +212,28 @@ pub fn is_mount_point(path: &Path) -> Result<bool> {
     Ok(info
         .lines()
         .any(|line| line.split(' ').nth(4) == Some(&*wanted)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowerdir_puts_the_top_first_and_refuses_past_a_page() {
+        let layers: Vec<PathBuf> = ["/s/top", "/s/mid", "/s/base"].map(PathBuf::from).into();
+        assert_eq!(
+            lowerdir(&layers).expect("short"),
+            "lowerdir=/s/top:/s/mid:/s/base"
+        );
+        // 50 layers with paths like the store's (~100 bytes each): > 4096.
+        let long: Vec<PathBuf> = (0..50)
+            .map(|i| PathBuf::from(format!("/var/cache/tincan/storage/layers/{i:064}")))
+            .collect();
+        let err = format!("{:#}", lowerdir(&long).expect_err("too long"));
+        assert!(
+            err.contains("50 layers") && err.contains("one page"),
+            "{err}"
+        );
+        assert!(lowerdir(&[PathBuf::from("/a:b")]).is_err());
+    }
 }

@@ -64,12 +64,17 @@ pub fn enter(config: &RunConfig, layer: Option<&Path>, explain: Explain) -> Resu
 /// Step 3: the overlay in `layer` (its directories were made by the
 /// parent): the image below, this container's `upper` above.
 fn mount_overlay(config: &RunConfig, layer: &Path, explain: Explain) -> Result<PathBuf> {
-    let merged = crate::overlay::mount_layer(&config.rootfs, layer)?;
+    let lowers = config.lowers();
+    let merged = crate::overlay::mount_layer(&lowers, layer)?;
     explain.step(
         "3",
         format_args!(
-            "overlay: image {} read-only below, writes go to {}",
+            "overlay: image {} read-only below{}, writes go to {}",
             config.rootfs.display(),
+            match lowers.len() {
+                1 => String::new(),
+                n => format!(" (and {} more layers)", n - 1),
+            },
             layer.join("upper").display()
         ),
     );

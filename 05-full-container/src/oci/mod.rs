@@ -162,6 +162,7 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
         net: Default::default(),
         id: id.to_string(),
         rootfs,
+        layers: Vec::new(),
         overlay: false,
         readonly_rootfs,
         args: process.args,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod oci;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -40,7 +42,7 @@ impl Drop for TempDir {
 
 /// Copy `program` (found in PATH, or a path) and every library `ldd`
 /// lists for it into `root`, at the same paths.
-fn install(root: &Path, program: &Path, dest: &Path) {
+pub fn install(root: &Path, program: &Path, dest: &Path) {
     let target = root.join(dest.strip_prefix("/").unwrap_or(dest));
     std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
     std::fs::copy(program, &target).unwrap_or_else(|e| panic!("copy {}: {e}", program.display()));
@@ -57,7 +59,7 @@ fn install(root: &Path, program: &Path, dest: &Path) {
     }
 }
 
-fn which(name: &str) -> PathBuf {
+pub fn which(name: &str) -> PathBuf {
     std::env::var("PATH")
         .unwrap_or_default()
         .split(':')

@@ -1,5 +1,5 @@
 //! `--image TAR`: a flat image archive (what `docker export` writes),
-//! unpacked once by step 04's safe importer.
+//! unpacked once by step 04's safe importer: an image of one layer.
 
 use std::path::{Path, PathBuf};
 
