@@ -34,7 +34,7 @@ pub fn check(src: &Path) -> Result<()> {
             // there and well-formed; the rules for hand-written ones do not
             // apply to a plotting crate's output.
             if target.starts_with("generated/") {
-                match fs::read_to_string(src.join(&target)) {
+                match fs::read_to_string(src.join(target)) {
                     Err(_) => problems.push(format!(
                         "{name}: missing chart {target} (cargo xtask bench --book)"
                     )),
