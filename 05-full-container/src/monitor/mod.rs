@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{ProcessId, State, StateRoot, Status, check_ours};
+use crate::state::{ProcessId, State, StateRoot, Status};
 
 /// The log of a detached container, in its state directory.
 pub const LOG_FILE: &str = "container.log";
@@ -139,22 +139,7 @@ pub fn release(root: &StateRoot, mut state: State) -> Result<()> {
     if state.status == Status::Stopped && owns_nothing && state.overlay_dir.is_none() {
         return Ok(());
     }
-    if let Some(init) = state.init.filter(ProcessId::is_alive) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(init.pid),
-            nix::sys::signal::SIGKILL,
-        );
-    }
-    for cgroup in &state.cgroups {
-        check_ours(cgroup, state.cgroups_path.as_deref())?;
-    }
-    step03::remove::destroy_dirs(&state.cgroups)?;
-    if let Some(net) = &state.net {
-        crate::net::bridge::teardown(root, net)?;
-    }
-    if let Some(dir) = &state.overlay_dir {
-        crate::overlay::remove_layer_dir(dir)?;
-    }
+    root.release_host_side(&state)?;
     // No exit status recorded: the monitor died before it could wait.
     exited(&mut state, None);
     state.status = Status::Stopped;

@@ -267,6 +267,19 @@ impl StateRoot {
     /// state directory. Every step tolerates "already gone", so destroying
     /// twice, or a half-created container, is fine.
     pub fn destroy(&self, state: &State) -> Result<()> {
+        self.release_host_side(state)?;
+        let dir = self.dir(&state.id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// What [`Self::destroy`] removes on the host, but not the state
+    /// directory: processes, cgroups, network, overlay layer.
+    pub fn release_host_side(&self, state: &State) -> Result<()> {
         if let Some(init) = state.init.filter(ProcessId::is_alive) {
             // Killing PID 1 of a pid namespace kills every process in it.
             let _ = nix::sys::signal::kill(
@@ -286,13 +299,7 @@ impl StateRoot {
         if let Some(dir) = &state.overlay_dir {
             crate::overlay::remove_layer_dir(dir)?;
         }
-        let dir = self.dir(&state.id);
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("remove {}", dir.display()))
-            }
-            _ => Ok(()),
-        }
+        Ok(())
     }
     // ANCHOR_END: destroy
 }
