@@ -105,3 +105,50 @@ fn bad_network_flags_fail_with_one_line_and_leave_nothing() {
         common::assert_nothing_left(state.path(), "tincan-bad");
     }
 }
+
+#[test]
+fn two_containers_talk_by_name_and_none_cannot() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    // The toolbox rootfs, whose busybox has `nc`.
+    let toolbox = step04::rootfs::locate(None).expect("the toolbox rootfs (cargo xtask rootfs)");
+    if !toolbox.join("bin/busybox").is_file() {
+        step01::testing::skip("the rootfs has no busybox (its nc is the server and the client)");
+        return;
+    }
+    let state = TempDir::new("state-net-talk");
+    // `show` prints a command as a reader would type it, then runs it.
+    let script = r#"show() {
+  printf '$ tincan'
+  for a in "$@"; do case $a in *" "*) printf " '%s'" "$a" ;; *) printf ' %s' "$a" ;; esac; done
+  echo
+  $T --root $STATE "$@" 2>&1
+}
+show run -d --rootfs $TOOLBOX --net bridge --name tincan-web -- nc -l -p 8080 -e sh -c 'read line; echo "tincan-web got: $line"'
+# The server may not listen yet: the client tries again, quietly.
+show run --rootfs $TOOLBOX --net bridge --name tincan-client -- sh -c 'for i in 1 2 3 4 5; do echo hello | nc tincan-web 8080 2>/dev/null && exit; sleep 0.2; done; exit 1'
+show run --rootfs $TOOLBOX --net none --name tincan-alone -- nc tincan-web 8080
+echo "exit status $?"
+$T --root $STATE stop -t 1 tincan-web >/dev/null
+$T --root $STATE rm tincan-web >/dev/null
+"#;
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", script])
+        .env("T", TINCAN)
+        .env("STATE", state.path())
+        .env("TOOLBOX", &toolbox)
+        .env("TINCAN_REDACT", "1")
+        .env_remove("TINCAN_NET")
+        .output()
+        .expect("run unshare --net");
+    let text =
+        String::from_utf8_lossy(&out.stdout).replace(&toolbox.display().to_string(), "IMAGE");
+    assert!(text.contains("\ntincan-web got: hello\n"), "{text}");
+    assert!(text.contains("bad address 'tincan-web'"), "{text}");
+    assert!(!text.contains("exit status 0"), "{text}");
+    for name in ["tincan-web", "tincan-client", "tincan-alone"] {
+        common::assert_nothing_left(state.path(), name);
+    }
+    insta::assert_snapshot!("net_talk", text);
+}

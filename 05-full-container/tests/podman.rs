@@ -267,3 +267,111 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
     // What podman asked of tincan, in order.
     insta::assert_snapshot!("podman_calls", redacted_calls(&podman));
 }
+
+/// The cgroup parent of the multi-runtime test's containers.
+const ENV_PARENT: &str = "tincan-test-podman-env";
+
+#[test]
+fn one_image_gives_the_same_answers_under_tincan_and_podman_over_three_runtimes() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    if Command::new("podman").arg("--version").output().is_err() {
+        step01::testing::skip("podman is not installed (apt-get install podman)");
+        return;
+    }
+    let dir = TempDir::new("podman-env");
+    let image = rootfs("podman-env");
+    std::fs::write(
+        dir.path().join("containers.conf"),
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
+    )
+    .expect("write containers.conf");
+    let parents: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|h| [h.path().join(ENV_PARENT), h.path().join("libpod_parent")])
+        .filter(|p| !p.exists())
+        .collect();
+    let program = ["/bin/sh", "-c", "echo \"PID $$\"; ls /bin; exit 3"];
+    let mut rows = Vec::new();
+    // tincan alone, as a user types it.
+    let mut alone = Command::new(common::TINCAN);
+    alone
+        .env("TINCAN_NET", "none")
+        .arg("--root")
+        .arg(dir.path().join("tincan-state"))
+        .args(["run", "--rootfs"])
+        .arg(image.path())
+        .arg("--")
+        .args(program);
+    rows.push((
+        "tincan run --rootfs IMAGE".to_string(),
+        alone.output().expect("run tincan"),
+    ));
+    // podman over each runtime. crun refuses a hybrid cgroup host, so all
+    // three run in one private mount namespace without the cgroup2 mount.
+    for runtime in [common::TINCAN, "crun", "runc"] {
+        let name = Path::new(runtime)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if name != "tincan" && Command::new(runtime).arg("--version").output().is_err() {
+            step01::testing::skip(&format!(
+                "{runtime} is not installed (apt-get install {runtime})"
+            ));
+            continue;
+        }
+        let d = dir.path();
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"")
+            .arg("podman")
+            .arg("--root")
+            .arg(d.join("storage"))
+            .arg("--runroot")
+            .arg(d.join("run"))
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .args([
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "none",
+                "--runtime",
+                runtime,
+            ])
+            .args(["run", "--rm", "--net", "none", "--cgroup-parent"])
+            .arg(format!("/{ENV_PARENT}"))
+            .arg("--rootfs")
+            .arg(image.path())
+            .args(program)
+            .env("CONTAINERS_CONF", d.join("containers.conf"))
+            .output()
+            .expect("run podman");
+        rows.push((format!("podman --runtime {name} run --rootfs IMAGE"), out));
+    }
+    for parent in parents.iter().rev() {
+        let _ = std::fs::remove_dir(parent.join("conmon"));
+        let _ = std::fs::remove_dir(parent);
+    }
+    let (first, first_out) = &rows[0];
+    let mut report = format!("$ {first} -- {} -c '{}'\n", program[0], program[2]);
+    report.push_str(&text(&first_out.stdout));
+    report.push_str(&format!(
+        "exit status {}\n\n",
+        first_out.status.code().unwrap_or(-1)
+    ));
+    for (how, out) in &rows {
+        assert_eq!(out.status.code(), Some(3), "{how}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            text(&first_out.stdout),
+            "{how} answers differently"
+        );
+        report.push_str(&format!("{how:<42} same output, exit status 3\n"));
+    }
+    insta::assert_snapshot!("podman_env", report);
+}
