@@ -125,13 +125,13 @@ fn two_containers_talk_by_name_and_none_cannot() {
   echo
   $T --root $STATE "$@" 2>&1
 }
-show run -d --rootfs $TOOLBOX --net bridge --name tincan-web -- nc -l -p 8080 -e sh -c 'read line; echo "tincan-web got: $line"'
+show run -d --rootfs $TOOLBOX --net bridge --name tincan-talk-web -- nc -l -p 8080 -e sh -c 'read line; echo "tincan-talk-web got: $line"'
 # The server may not listen yet: the client tries again, quietly.
-show run --rootfs $TOOLBOX --net bridge --name tincan-client -- sh -c 'for i in 1 2 3 4 5; do echo hello | nc tincan-web 8080 2>/dev/null && exit; sleep 0.2; done; exit 1'
-show run --rootfs $TOOLBOX --net none --name tincan-alone -- nc tincan-web 8080
+show run --rootfs $TOOLBOX --net bridge --name tincan-talk-client -- sh -c 'for i in 1 2 3 4 5; do echo hello | nc tincan-talk-web 8080 2>/dev/null && exit; sleep 0.2; done; exit 1'
+show run --rootfs $TOOLBOX --net none --name tincan-talk-alone -- nc tincan-talk-web 8080
 echo "exit status $?"
-$T --root $STATE stop -t 1 tincan-web >/dev/null
-$T --root $STATE rm tincan-web >/dev/null
+$T --root $STATE stop -t 1 tincan-talk-web >/dev/null
+$T --root $STATE rm tincan-talk-web >/dev/null
 "#;
     let out = Command::new("unshare")
         .args(["--net", "sh", "-c", script])
@@ -144,10 +144,10 @@ $T --root $STATE rm tincan-web >/dev/null
         .expect("run unshare --net");
     let text =
         String::from_utf8_lossy(&out.stdout).replace(&toolbox.display().to_string(), "IMAGE");
-    assert!(text.contains("\ntincan-web got: hello\n"), "{text}");
-    assert!(text.contains("bad address 'tincan-web'"), "{text}");
+    assert!(text.contains("\ntincan-talk-web got: hello\n"), "{text}");
+    assert!(text.contains("bad address 'tincan-talk-web'"), "{text}");
     assert!(!text.contains("exit status 0"), "{text}");
-    for name in ["tincan-web", "tincan-client", "tincan-alone"] {
+    for name in ["tincan-talk-web", "tincan-talk-client", "tincan-talk-alone"] {
         common::assert_nothing_left(state.path(), name);
     }
     insta::assert_snapshot!("net_talk", text);

@@ -92,6 +92,11 @@ impl Drop for Podman {
     }
 }
 
+/// The two tests here both use tincan's default state directory (podman
+/// passes no `--root` to `delete`), and the first checks that nothing is
+/// new in it: they take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The container states in tincan's default state directory.
 fn tincan_states() -> BTreeSet<PathBuf> {
     std::fs::read_dir(step05::state::default_root())
@@ -138,6 +143,9 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
         step01::testing::skip("podman is not installed (apt-get install podman)");
         return;
     }
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let podman = Podman::new();
     let before = libpod_cgroups();
     let states_before = tincan_states();
@@ -280,6 +288,9 @@ fn one_image_gives_the_same_answers_under_tincan_and_podman_over_three_runtimes(
         step01::testing::skip("podman is not installed (apt-get install podman)");
         return;
     }
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = TempDir::new("podman-env");
     let image = rootfs("podman-env");
     std::fs::write(
