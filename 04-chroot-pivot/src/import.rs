@@ -19,6 +19,8 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tar::EntryType;
 
+pub use crate::copy::import_dir;
+
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Imported {
@@ -26,6 +28,8 @@ pub struct Imported {
     pub entries: usize,
     /// Symbolic links among them.
     pub symlinks: usize,
+    /// Extended attributes written (file capabilities, ACLs, `user.*`).
+    pub xattrs: usize,
 }
 
 fn open_archive(tarball: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
@@ -93,8 +97,9 @@ impl Rules {
 // ANCHOR: check_entry
 /// Check one archive entry before anything is written for it, and return
 /// the path it may be written to, relative to the target: no `..`, nothing
-/// absolute, no hard link to a path outside, device nodes only as root.
-pub fn check_entry<R: Read>(entry: &tar::Entry<R>, rules: Rules) -> Result<PathBuf> {
+/// absolute, no hard link to a path outside, device nodes only as root,
+/// no extended attribute of overlayfs's own.
+pub fn check_entry<R: Read>(entry: &mut tar::Entry<R>, rules: Rules) -> Result<PathBuf> {
     let path = entry
         .path()
         .context("entry path is not valid")?
@@ -112,6 +117,7 @@ pub fn check_entry<R: Read>(entry: &tar::Entry<R>, rules: Rules) -> Result<PathB
         let target = entry.link_name().ok().flatten().unwrap_or_default();
         safe_relative(&target).with_context(|| format!("hard link {}", path.display()))?;
     }
+    crate::xattrs::check(entry, rules.root).with_context(|| path.display().to_string())?;
     Ok(rel)
 }
 // ANCHOR_END: check_entry
@@ -126,8 +132,8 @@ pub fn import_tarball(tarball: &Path, target: &Path) -> Result<Imported> {
         .entries()
         .with_context(|| format!("read tarball {}", tarball.display()))?;
     for entry in entries {
-        let entry = entry.with_context(|| format!("read an entry of {}", tarball.display()))?;
-        check_entry(&entry, rules)?;
+        let mut entry = entry.with_context(|| format!("read an entry of {}", tarball.display()))?;
+        check_entry(&mut entry, rules)?;
     }
     // Pass 2: write.
     fs::create_dir_all(target).with_context(|| format!("mkdir {}", target.display()))?;
@@ -135,7 +141,7 @@ pub fn import_tarball(tarball: &Path, target: &Path) -> Result<Imported> {
     let mut archive = open_archive(tarball)?;
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let rel = check_entry(&entry, rules)?;
+        let rel = check_entry(&mut entry, rules)?;
         write_entry(&mut entry, target, &rel, rules, &mut done)?;
     }
     Ok(done)
@@ -242,6 +248,8 @@ pub fn write_entry<R: Read>(
         // After chown, which clears setuid bits: the mode exactly.
         fs::set_permissions(&dest, fs::Permissions::from_mode(mode))
             .with_context(|| format!("chmod {}", dest.display()))?;
+        // After chown too, which clears a file capability.
+        done.xattrs += crate::xattrs::apply(entry, &dest, rules.root)?;
     }
     done.entries += 1;
     Ok(())
@@ -255,107 +263,6 @@ pub fn import(source: &Path, target: &Path) -> Result<Imported> {
         Ok(meta) if meta.is_dir() => import_dir(source, target),
         _ => import_tarball(source, target),
     }
-}
-
-// ANCHOR: import_dir
-/// Copy a rootfs directory tree: links are copied as links (never followed),
-/// device nodes only by root, and nothing is written on bad input.
-pub fn import_dir(source: &Path, target: &Path) -> Result<Imported> {
-    let source_real = source
-        .canonicalize()
-        .with_context(|| format!("resolve {}", source.display()))?;
-    let target_real = target
-        .parent()
-        .and_then(|p| p.canonicalize().ok())
-        .map(|p| p.join(target.file_name().unwrap_or_default()));
-    if target_real.is_some_and(|t| t.starts_with(&source_real)) {
-        bail!(
-            "target {} is inside the source {}: pick a target outside it",
-            target.display(),
-            source.display()
-        );
-    }
-    // Pass 1: check every entry.
-    let mut entries = Vec::new();
-    walk(&source_real, Path::new(""), &mut entries)?;
-    let root = nix::unistd::geteuid().is_root();
-    for (rel, meta) in &entries {
-        use std::os::unix::fs::FileTypeExt;
-        let kind = meta.file_type();
-        if (kind.is_char_device() || kind.is_block_device()) && !root {
-            bail!(
-                "{} is a device node: only root may create device nodes; \
-                 import as root or remove it from the source",
-                source.join(rel).display()
-            );
-        }
-    }
-    // Pass 2: copy, in walk order (parents before children).
-    fs::create_dir_all(target).with_context(|| format!("mkdir {}", target.display()))?;
-    let mut done = Imported::default();
-    for (rel, meta) in &entries {
-        use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        let from = source_real.join(rel);
-        let dest = target.join(rel);
-        let kind = meta.file_type();
-        let mode = meta.mode() & 0o7777;
-        if kind.is_dir() {
-            fs::create_dir_all(&dest).with_context(|| format!("mkdir {}", dest.display()))?;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(mode | 0o700))?;
-        } else if kind.is_symlink() {
-            let link =
-                fs::read_link(&from).with_context(|| format!("readlink {}", from.display()))?;
-            remove_existing(&dest)?;
-            std::os::unix::fs::symlink(&link, &dest)
-                .with_context(|| format!("symlink {}", dest.display()))?;
-            done.symlinks += 1;
-        } else if kind.is_file() {
-            remove_existing(&dest)?;
-            let mut input = fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&from)
-                .with_context(|| format!("open {}", from.display()))?;
-            write_new_file(&dest, mode, &mut input)?;
-        } else if kind.is_char_device() || kind.is_block_device() || kind.is_fifo() {
-            remove_existing(&dest)?;
-            let sflag = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
-            nix::sys::stat::mknod(
-                &dest,
-                sflag,
-                nix::sys::stat::Mode::from_bits_truncate(mode),
-                meta.rdev(),
-            )
-            .with_context(|| format!("mknod {}", dest.display()))?;
-        } else {
-            continue; // sockets: a rootfs has no use for them
-        }
-        done.entries += 1;
-    }
-    Ok(done)
-}
-// ANCHOR_END: import_dir
-
-/// List `root/rel` recursively with lstat(2): a symlink is an entry, never
-/// a directory to descend into.
-fn walk(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, fs::Metadata)>) -> Result<()> {
-    let dir = root.join(rel);
-    let mut names: Vec<_> = fs::read_dir(&dir)
-        .with_context(|| format!("read directory {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.file_name()))
-        .collect();
-    names.sort();
-    for name in names {
-        let rel = rel.join(&name);
-        let meta = fs::symlink_metadata(root.join(&rel))
-            .with_context(|| format!("lstat {}", root.join(&rel).display()))?;
-        let is_dir = meta.is_dir();
-        out.push((rel.clone(), meta));
-        if is_dir {
-            walk(root, &rel, out)?;
-        }
-    }
-    Ok(())
 }
 
 /// Set the modification time of `path` (a link itself, never its target:
@@ -424,7 +331,7 @@ pub fn remove_existing(path: &Path) -> Result<()> {
 /// Create `dest` as a new regular file with `mode` and fill it from `data`.
 /// `O_NOFOLLOW | O_EXCL` (create_new): never write through a link that an
 /// earlier entry planted.
-fn write_new_file(dest: &Path, mode: u32, data: &mut impl std::io::Read) -> Result<()> {
+pub(crate) fn write_new_file(dest: &Path, mode: u32, data: &mut impl std::io::Read) -> Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)

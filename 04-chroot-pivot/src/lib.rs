@@ -30,12 +30,14 @@
 pub mod busybox;
 pub mod chroot;
 pub mod container;
+pub mod copy;
 pub mod demo;
 pub mod escape;
 pub mod import;
 pub mod mounts;
 pub mod pivot;
 pub mod rootfs;
+pub mod xattrs;
 
 use std::io::Write;
 use std::path::Path;

@@ -128,7 +128,7 @@ fn unpack_entries(tar: &mut impl Read, dest: &Path) -> Result<Imported> {
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries().context("read the layer's tar")? {
         let mut entry = entry.context("read an entry of the layer (truncated?)")?;
-        let rel = check_entry(&entry, rules)?;
+        let rel = check_entry(&mut entry, rules)?;
         let name = rel.file_name().map(|n| n.to_string_lossy().into_owned());
         match name.as_deref().and_then(|n| n.strip_prefix(".wh.")) {
             None => {
@@ -198,27 +198,7 @@ fn whiteout(path: &Path) -> Result<()> {
 /// shows none of the same directory in the layers below it.
 fn opaque(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("mkdir {}", dir.display()))?;
-    let c_path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-        .context("a path with a NUL byte")?;
-    // SAFETY: both strings are NUL-terminated and live across the call;
-    // the value pointer and its length (1) describe the byte b"y".
-    let rc = unsafe {
-        libc::lsetxattr(
-            c_path.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            b"y".as_ptr().cast(),
-            1,
-            0,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| {
-            format!(
-                "setxattr trusted.overlay.opaque on {} (an opaque directory; needs root)",
-                dir.display()
-            )
-        });
-    }
-    Ok(())
+    step04::xattrs::set(dir, "trusted.overlay.opaque", b"y")
+        .context("an opaque directory (needs root)")
 }
 // ANCHOR_END: whiteout

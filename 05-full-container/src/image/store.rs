@@ -52,7 +52,31 @@ pub struct Store {
 
 /// An exclusive hold on the store; released when dropped (or when the
 /// process dies, whatever the way: the kernel drops flock locks).
-pub struct StoreLock(#[allow(dead_code)] nix::fcntl::Flock<fs::File>);
+pub struct StoreLock {
+    _lock: nix::fcntl::Flock<fs::File>,
+    dir: PathBuf,
+}
+
+// ANCHOR: empty_store
+impl Drop for StoreLock {
+    /// A store left with no image (a refused first load, the last `image
+    /// rm`) is removed whole, lock file included, while the lock is still
+    /// held: a tincan waiting on it then finds its lock file unlinked and
+    /// starts again ([`Store::lock`]), so nobody works in a removed store.
+    fn drop(&mut self) {
+        let empty = |sub: &str| {
+            fs::read_dir(self.dir.join(sub)).is_ok_and(|mut entries| entries.next().is_none())
+        };
+        if ["layers", "images", "tmp"].iter().all(|sub| empty(sub)) {
+            for sub in ["layers", "images", "tmp"] {
+                let _ = fs::remove_dir(self.dir.join(sub));
+            }
+            let _ = fs::remove_file(self.dir.join("lock"));
+            let _ = fs::remove_dir(&self.dir);
+        }
+    }
+}
+// ANCHOR_END: empty_store
 
 impl Store {
     /// `--storage DIR`, else `$TINCAN_STORAGE`, else beside the image cache:
@@ -72,25 +96,41 @@ impl Store {
         Store { dir }
     }
 
-    /// Take the store's lock (waiting for another tincan to finish), after
-    /// making its directories. Whatever `tmp/` holds then is a dead
-    /// loader's half-unpacked layer: removed.
+    /// Take the store's lock (waiting for another tincan to finish), then
+    /// make its directories. Whatever `tmp/` holds then is a dead loader's
+    /// half-unpacked layer: removed.
     pub fn lock(&self) -> Result<StoreLock> {
+        let path = self.dir.join("lock");
+        let lock = loop {
+            fs::create_dir_all(&self.dir)
+                .with_context(|| format!("mkdir {}", self.dir.display()))?;
+            let file =
+                fs::File::create(&path).with_context(|| format!("create {}", path.display()))?;
+            let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+                .map_err(|(_, e)| e)
+                .with_context(|| format!("flock {}", path.display()))?;
+            // The holder before us may have removed an empty store, and
+            // our lock with it: only the file still at `path` counts.
+            let held = std::os::unix::fs::MetadataExt::ino(&lock.metadata()?);
+            match fs::metadata(&path) {
+                Ok(now) if std::os::unix::fs::MetadataExt::ino(&now) == held => break lock,
+                _ => continue,
+            }
+        };
+        let lock = StoreLock {
+            _lock: lock,
+            dir: self.dir.clone(),
+        };
         for sub in ["layers", "images", "tmp"] {
             let d = self.dir.join(sub);
             fs::create_dir_all(&d).with_context(|| format!("mkdir {}", d.display()))?;
         }
-        let path = self.dir.join("lock");
-        let file = fs::File::create(&path).with_context(|| format!("create {}", path.display()))?;
-        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| e)
-            .with_context(|| format!("flock {}", path.display()))?;
         let tmp = self.dir.join("tmp");
         for entry in fs::read_dir(&tmp).with_context(|| format!("read {}", tmp.display()))? {
             let path = entry?.path();
             fs::remove_dir_all(&path).with_context(|| format!("remove {}", path.display()))?;
         }
-        Ok(StoreLock(lock))
+        Ok(lock)
     }
 
     /// The directory of the layer whose tar has sha256 `diff_id`.

@@ -37,6 +37,43 @@ pub fn tar_of(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
     builder.into_inner().expect("finish tar")
 }
 
+/// Extended attributes of one file: (name, value).
+pub type Xattrs<'a> = Vec<(&'a str, Vec<u8>)>;
+
+/// A tar of regular files, each after a pax header carrying its extended
+/// attributes as GNU tar writes them (`SCHILY.xattr.NAME=VALUE`).
+pub fn tar_with_xattrs(files: &[(&str, &str, Xattrs<'_>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data, xattrs) in files {
+        let mut records = Vec::new();
+        for (key, value) in xattrs {
+            // "LEN KEY=VALUE\n", where LEN counts the whole record, itself included.
+            let rest = format!(" SCHILY.xattr.{key}=").len() + value.len() + 1;
+            let mut len = rest + 1;
+            while (len.to_string().len() + rest) != len {
+                len = len.to_string().len() + rest;
+            }
+            records.extend_from_slice(format!("{len} SCHILY.xattr.{key}=").as_bytes());
+            records.extend_from_slice(value);
+            records.push(b'\n');
+        }
+        let mut pax = tar::Header::new_ustar();
+        pax.set_path("PaxHeaders/x").expect("pax name");
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(records.len() as u64);
+        pax.set_cksum();
+        builder.append(&pax, &records[..]).expect("append pax");
+        let mut header = tar::Header::new_ustar();
+        header.set_path(name).expect("name");
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o755);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, data.as_bytes()).expect("append");
+    }
+    builder.into_inner().expect("finish tar")
+}
+
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
