@@ -99,18 +99,8 @@ impl Podman {
 
 impl Drop for Podman {
     fn drop(&mut self) {
-        // containers/storage keeps mounts under its root: detach them,
-        // deepest first, before the directory goes.
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut mine: Vec<&str> = mountinfo
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| Path::new(m).starts_with(self.dir.path()))
-            .collect();
-        mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mine {
-            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
-        }
+        // containers/storage keeps mounts under its root.
+        common::detach_mounts_under(self.dir.path());
     }
 }
 

@@ -41,13 +41,7 @@ impl Podman {
              [engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n",
         )
         .expect("write containers.conf");
-        let new_parents = std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|h| h.path().join("libpod_parent"))
-            .filter(|p| !p.exists())
-            .collect();
+        let new_parents = common::absent_cgroups(&["libpod_parent"]);
         Podman { dir, new_parents }
     }
 
@@ -71,24 +65,9 @@ impl Podman {
 
 impl Drop for Podman {
     fn drop(&mut self) {
-        // containers/storage keeps mounts under its root; detach ours,
-        // deepest first, so that removing the directory cannot fail or
-        // reach through a mount.
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut mine: Vec<&str> = mountinfo
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| Path::new(m).starts_with(self.dir.path()))
-            .collect();
-        mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mine {
-            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
-        }
-        // rmdir only succeeds on a cgroup with no processes and no children.
-        for parent in &self.new_parents {
-            let _ = std::fs::remove_dir(parent.join("conmon"));
-            let _ = std::fs::remove_dir(parent);
-        }
+        // containers/storage keeps mounts under its root.
+        common::detach_mounts_under(self.dir.path());
+        common::remove_engine_cgroups(&self.new_parents);
     }
 }
 
@@ -298,13 +277,7 @@ fn one_image_gives_the_same_answers_under_tincan_and_podman_over_three_runtimes(
         "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
     )
     .expect("write containers.conf");
-    let parents: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .flat_map(|h| [h.path().join(ENV_PARENT), h.path().join("libpod_parent")])
-        .filter(|p| !p.exists())
-        .collect();
+    let parents = common::absent_cgroups(&[ENV_PARENT, "libpod_parent"]);
     let program = ["/bin/sh", "-c", "echo \"PID $$\"; ls /bin; exit 3"];
     let mut rows = Vec::new();
     // tincan alone, as a user types it.
@@ -364,10 +337,7 @@ fn one_image_gives_the_same_answers_under_tincan_and_podman_over_three_runtimes(
             .expect("run podman");
         rows.push((format!("podman --runtime {name} run --rootfs IMAGE"), out));
     }
-    for parent in parents.iter().rev() {
-        let _ = std::fs::remove_dir(parent.join("conmon"));
-        let _ = std::fs::remove_dir(parent);
-    }
+    common::remove_engine_cgroups(&parents);
     let (first, first_out) = &rows[0];
     let mut report = format!("$ {first} -- {} -c '{}'\n", program[0], program[2]);
     report.push_str(&text(&first_out.stdout));

@@ -289,3 +289,42 @@ pub fn logged_runtime(dir: &Path, name: &str) -> PathBuf {
         .expect("chmod the runtime script");
     script
 }
+
+/// Detach every mount under `dir`, deepest first (umount2 `MNT_DETACH`),
+/// so that removing the directory cannot fail or reach through a mount.
+/// Engines (containers/storage, containerd's snapshotter) leave theirs.
+pub fn detach_mounts_under(dir: &Path) {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut mine: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| Path::new(m).starts_with(dir))
+        .collect();
+    mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mine {
+        let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// The cgroup directories `names` in every hierarchy that do not exist
+/// yet: an engine creates its parent cgroups (podman's `libpod_parent`)
+/// and keeps them, so a test removes afterwards only those it caused.
+pub fn absent_cgroups(names: &[&str]) -> Vec<PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|h| names.iter().map(move |n| h.path().join(n)))
+        .filter(|p| !p.exists())
+        .collect()
+}
+
+/// Remove the cgroups [`absent_cgroups`] found, with the `conmon` child
+/// podman puts in them. rmdir(2) only removes an empty cgroup, with no
+/// process and no child, so nothing in use can go.
+pub fn remove_engine_cgroups(dirs: &[PathBuf]) {
+    for dir in dirs {
+        let _ = std::fs::remove_dir(dir.join("conmon"));
+        let _ = std::fs::remove_dir(dir);
+    }
+}
