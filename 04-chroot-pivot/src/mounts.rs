@@ -47,6 +47,26 @@ fn mount_fs(fstype: &str, target: &Path, flags: MsFlags, data: Option<&str>) -> 
         .with_context(|| format!("mount {fstype} at {}", target.display()))
 }
 
+/// Detach every mount at or under `dir`, deepest first (umount2(2) with
+/// `MNT_DETACH`: gone from the tree at once, freed when no longer busy),
+/// so that removing `dir` cannot fail on a mount point or reach through
+/// one into what is mounted there. Engines (containers/storage, podman)
+/// leave mounts under their storage; tests and benches call this before
+/// they remove it. Errors are ignored: what is left shows in the removal.
+pub fn detach_under(dir: &Path) {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    // The fifth field is the mount point (proc(5)).
+    let mut mine: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| Path::new(m).starts_with(dir))
+        .collect();
+    mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mine {
+        let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
 // ANCHOR: mounts
 /// Mount `/proc`, `/sys`, `/dev` and `/tmp` inside `rootfs`. Call it in the
 /// container's own mount (and PID) namespace, before pivot_root.

@@ -100,7 +100,7 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         // containers/storage keeps mounts under its root.
-        common::detach_mounts_under(self.dir.path());
+        step04::mounts::detach_under(self.dir.path());
     }
 }
 

@@ -66,7 +66,7 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         // containers/storage keeps mounts under its root.
-        common::detach_mounts_under(self.dir.path());
+        step04::mounts::detach_under(self.dir.path());
         common::remove_engine_cgroups(&self.new_parents);
     }
 }

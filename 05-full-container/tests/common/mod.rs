@@ -290,22 +290,6 @@ pub fn logged_runtime(dir: &Path, name: &str) -> PathBuf {
     script
 }
 
-/// Detach every mount under `dir`, deepest first (umount2 `MNT_DETACH`),
-/// so that removing the directory cannot fail or reach through a mount.
-/// Engines (containers/storage, containerd's snapshotter) leave theirs.
-pub fn detach_mounts_under(dir: &Path) {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut mine: Vec<&str> = mountinfo
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect();
-    mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    for m in mine {
-        let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
-    }
-}
-
 /// The cgroup directories `names` in every hierarchy that do not exist
 /// yet: an engine creates its parent cgroups (podman's `libpod_parent`)
 /// and keeps them, so a test removes afterwards only those it caused.

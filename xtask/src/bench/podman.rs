@@ -1,8 +1,6 @@
 //! podman driving each runtime in turn (`podman --runtime <path>`): the
 //! same engine, the same rootfs, only the OCI runtime under it changes.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -84,22 +82,3 @@ pub fn podman_rows(
         .collect())
 }
 // ANCHOR_END: podman
-
-/// Detach every mount under `dir` (containers/storage and podman leave
-/// some), deepest first, so removing the directory cannot reach through one.
-pub fn unmount_under(dir: &Path) {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut mine: Vec<&str> = mountinfo
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect();
-    mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    for m in mine {
-        let Ok(path) = CString::new(Path::new(m).as_os_str().as_bytes()) else {
-            continue;
-        };
-        // SAFETY: a valid NUL-terminated path under our own directory.
-        unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
-    }
-}

@@ -81,7 +81,7 @@ impl Drop for Work {
         for name in &self.cgroups {
             remove_cgroup(name);
         }
-        super::podman::unmount_under(&self.dir);
+        step04::mounts::detach_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
