@@ -191,6 +191,52 @@ fn stop_kills_a_program_that_ignores_term() {
     assert_nothing_left(s, id);
 }
 
+/// A process killed and reaped when dropped, even if the test fails.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn streaming_stats_picks_up_a_container_started_after_it() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = rootfs("monitor-late");
+    let state = TempDir::new("state-monitor-late");
+    let work = TempDir::new("work-monitor-late");
+    let (s, w, id) = (state.path(), work.path(), "tincan-mon-late");
+    let table = w.join("stats.txt");
+    let stats = Reaped(
+        std::process::Command::new(common::TINCAN)
+            .arg("--root")
+            .arg(s)
+            .arg("stats")
+            .stdout(std::fs::File::create(&table).expect("create stats.txt"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tincan stats"),
+    );
+    // Its first table, with no container in it.
+    let read = || std::fs::read_to_string(&table).unwrap_or_default();
+    wait_for("stats' first table", Duration::from_secs(10), || {
+        read().contains("NAME")
+    });
+    run_detached(s, w, image.path(), id, &[], "exec sleep 600");
+    wait_for(
+        "a row for the new container",
+        Duration::from_secs(10),
+        || read().lines().any(|l| l.starts_with(&format!("{id} "))),
+    );
+    drop(stats);
+    assert!(tincan_quiet(s, w, &["rm", "-f", id]).ok);
+    assert_nothing_left(s, id);
+}
+
 #[test]
 fn ps_is_not_stale_after_kill_9_of_the_monitor() {
     if !step01::testing::need_root() {

@@ -10,6 +10,7 @@
 //! (100% is one CPU). Network bytes are the counters of the container's
 //! end of its veth pair, `eth0`, read in its own network namespace.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -55,11 +56,15 @@ fn eth0_bytes(pid: i32) -> Option<(u64, u64)> {
 
 // ANCHOR: stats
 /// `tincan stats`: one table after a second (`no_stream`), or a new one
-/// every second until Ctrl-C.
+/// every second until Ctrl-C. Without ids, each table lists the containers
+/// running at that moment, so one started meanwhile appears in the next.
 pub fn stats(root: &StateRoot, ids: &[String], no_stream: bool, out: &mut dyn Write) -> Result<()> {
-    let states = chosen(root, ids)?;
+    let mut states = chosen(root, ids)?;
     step01::signals::catch_restarting(&step01::signals::INTERRUPTS)?;
-    let mut last: Vec<Option<Reading>> = states.iter().map(|s| read(s).ok()).collect();
+    let mut last: BTreeMap<String, Reading> = states
+        .iter()
+        .filter_map(|s| Some((s.id.clone(), read(s).ok()?)))
+        .collect();
     let clear = !no_stream && std::io::IsTerminal::is_terminal(&std::io::stdout());
     loop {
         // CPU % needs two readings: wait a second (Ctrl-C ends the wait).
@@ -78,11 +83,11 @@ pub fn stats(root: &StateRoot, ids: &[String], no_stream: bool, out: &mut dyn Wr
             "BLOCK I/O",
             "PIDS",
         ]);
-        for (state, previous) in states.iter().zip(last.iter_mut()) {
+        for state in &states {
             // A container that ended meanwhile has no cgroup: no row.
             let Ok(now) = read(state) else { continue };
-            t.row(row(&state.id, &now, previous.as_ref()));
-            *previous = Some(now);
+            t.row(row(&state.id, &now, last.get(&state.id)));
+            last.insert(state.id.clone(), now);
         }
         if clear {
             write!(out, "\x1b[2J\x1b[H")?; // clear the screen, as docker stats does
@@ -91,6 +96,10 @@ pub fn stats(root: &StateRoot, ids: &[String], no_stream: bool, out: &mut dyn Wr
         out.flush()?;
         if no_stream {
             return Ok(());
+        }
+        if ids.is_empty() {
+            states = chosen(root, ids)?;
+            last.retain(|id, _| states.iter().any(|s| &s.id == id));
         }
     }
 }
