@@ -47,6 +47,7 @@
 
 pub mod all;
 pub mod cgroup;
+pub mod clone3;
 pub mod demo;
 pub mod ipc;
 pub mod join;

@@ -39,9 +39,8 @@ use step02::{Namespaces, Sandbox};
 
 use crate::cgroup::{Cgroup, check_interrupted};
 
-/// `CLONE_INTO_CGROUP` from linux/sched.h. The libc crate declares it as a
-/// 32-bit `c_int`, which cannot hold bit 33, so we spell it out.
-pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+/// `CLONE_INTO_CGROUP`: step 02's `clone3` module has the system call.
+pub use step02::clone3::CLONE_INTO_CGROUP;
 
 /// The namespaces every demo's child gets (step 02's names).
 pub const NAMESPACES: &str = "pid,uts,ipc";
@@ -257,7 +256,7 @@ fn clone3_into_cgroup(
     let out_write: RawFd = out.as_ref().map_or(-1, |(_, w)| w.as_raw_fd());
 
     let flags = namespaces.clone_flags().bits() as u64 | CLONE_INTO_CGROUP;
-    let pid = clone3(flags, cgroup_fd);
+    let pid = step02::clone3::clone3(flags, Some(cgroup_fd));
     if pid < 0 {
         let err = std::io::Error::last_os_error();
         // E2BIG/EINVAL/ENOSYS: a kernel without clone3 or CLONE_INTO_CGROUP.
@@ -306,31 +305,6 @@ fn clone3_into_cgroup(
 }
 // ANCHOR_END: clone_into
 
-/// The raw `clone3(2)` system call, fork-like (no shared memory, SIGCHLD on
-/// exit). Returns the child's pid in the parent, 0 in the child, -1 on error.
-// ANCHOR: clone3
-fn clone3(flags: u64, cgroup_fd: RawFd) -> libc::pid_t {
-    // SAFETY: clone_args is a plain C struct; all-zero is its documented
-    // "nothing requested" value.
-    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
-    args.flags = flags;
-    args.exit_signal = libc::SIGCHLD as u64;
-    if cgroup_fd >= 0 {
-        args.cgroup = cgroup_fd as u64;
-    }
-    // SAFETY: without CLONE_VM the child gets a copy of our memory, like
-    // fork(2), so no stack needs to be supplied; args outlives the call and
-    // its size is passed along.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut libc::clone_args,
-            std::mem::size_of::<libc::clone_args>(),
-        )
-    };
-    ret as libc::pid_t
-}
-// ANCHOR_END: clone3
 
 /// The child between clone3 and execve. Never returns.
 fn child_exec(

@@ -292,11 +292,21 @@ fn v2_code_runs_on_a_hybrid_hosts_cgroup2_mount() {
     let text = child.read_stdout().expect("read");
     child.wait().expect("wait");
     assert_eq!(child.placement, Placement::CloneIntoCgroup);
-    assert!(
-        text.lines()
-            .any(|l| l == format!("0::/{}/test-hybrid", cgroup::PARENT)),
-        "{text}"
-    );
+    let expected = format!("0::/{}/test-hybrid", cgroup::PARENT);
+    assert!(text.lines().any(|l| l == expected), "{text}");
+
+    // Step 02's Sandbox, born in the same cgroup: what step 05 does on v2.
+    // (The test harness has many threads, so this goes through the
+    // Sandbox's forked helper, whose clone3 adds CLONE_PARENT.)
+    let dir = cg.dir_fd().expect("a v2 cgroup keeps its directory open");
+    let exit = step02::Sandbox::new(step02::Namespaces::parse("pid,uts").expect("parse"))
+        .into_cgroup(std::os::fd::AsRawFd::as_raw_fd(&dir))
+        .run(|| {
+            let text = std::fs::read_to_string("/proc/self/cgroup")?;
+            Ok(if text.lines().any(|l| l == expected) { 0 } else { 3 })
+        })
+        .expect("a Sandbox born in the cgroup");
+    assert_eq!(exit.code(), 0, "the child was not born in {expected}");
 }
 
 /// CPU time the group has used so far.

@@ -12,7 +12,7 @@
 //! `CAP_SYS_ADMIN`, which step 5 removes, and the seccomp filter of step 6
 //! refuses both; so privileges go last, just before `execve`.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -105,8 +105,9 @@ fn run_inner(
     let joins = open_joins(config)?;
     let program = crate::privileges::program(config)?;
     let layer = res.state.overlay_dir.clone();
-    let sandbox = sandbox(config, joins, gate.is_none())
-        .parent_setup(|pid| res.enter(config, pid, &notes, explain))
+    let born_in = res.cgroup_dir_fd();
+    let sandbox = sandbox(config, joins, gate.is_none(), born_in)
+        .parent_setup(|pid| res.enter(config, pid, &notes, born_in.is_some(), explain))
         .child_setup(|| crate::rootfs::enter(config, layer.as_deref(), explain))
         .child_setup(|| crate::privileges::drop(config, &filters, explain))
         .child_setup(|| explain.exec_line(config, &program));
@@ -142,7 +143,12 @@ fn run_inner(
 /// The child of step 02, in the container's namespaces: new ones, and
 /// those a bundle names by path. The cgroup namespace is made by the child
 /// itself once it sits in its cgroup, so that its cgroup is its root `/`.
-fn sandbox(config: &RunConfig, joins: Vec<NsFile>, die_with_parent: bool) -> Sandbox<'_> {
+fn sandbox(
+    config: &RunConfig,
+    joins: Vec<NsFile>,
+    die_with_parent: bool,
+    born_in: Option<RawFd>,
+) -> Sandbox<'_> {
     let new: Namespaces = config
         .namespaces
         .iter()
@@ -165,6 +171,10 @@ fn sandbox(config: &RunConfig, joins: Vec<NsFile>, die_with_parent: bool) -> San
         // `tincan run`: if tincan is killed, so is the container. Not after
         // `create`, whose process exits on purpose and hands it over.
         sandbox = sandbox.die_with_parent();
+    }
+    if let Some(dir) = born_in {
+        // cgroup v2: born in its cgroup (step 02's clone3), no move at all.
+        sandbox = sandbox.into_cgroup(dir);
     }
     let new_cgroup_ns = config
         .namespaces
@@ -285,6 +295,13 @@ impl<'a> Resources<'a> {
         self.root.dir(&self.state.id)
     }
 
+    /// cgroup v2: the container's cgroup directory, open, for the child to
+    /// be born in (`CLONE_INTO_CGROUP`). v1 has no such thing.
+    fn cgroup_dir_fd(&self) -> Option<RawFd> {
+        let cgroup = self.cgroup.as_ref()?;
+        cgroup.dir_fd().map(|fd| fd.as_raw_fd())
+    }
+
     fn set_status(&mut self, status: Status) -> Result<()> {
         self.state.status = status;
         self.root.save(&self.state)
@@ -363,13 +380,15 @@ impl<'a> Resources<'a> {
         config: &RunConfig,
         pid: Pid,
         notes: &[String],
+        born_in_cgroup: bool,
         explain: Explain,
     ) -> Result<()> {
         self.state.init = Some(ProcessId::of(pid.as_raw())?);
         explain.clone_lines(config, pid);
-        if let Some(cgroup) = &self.cgroup {
+        match &self.cgroup {
             // Every hierarchy's directory, devices and freezer included.
-            cgroup.add(pid)?;
+            Some(cgroup) if !born_in_cgroup => cgroup.add(pid)?,
+            _ => {}
         }
         if let Some(net) = &self.state.net {
             crate::net::bridge::attach(net, pid, explain)?;

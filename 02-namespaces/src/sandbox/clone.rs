@@ -1,6 +1,6 @@
 //! The clone(2) itself: from this process, or from a single-threaded helper.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, RawFd};
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
@@ -25,6 +25,7 @@ pub(super) fn clone_child(
     callback: nix::sched::CloneCb<'_>,
     namespaces: &Namespaces,
     joins: &[NsFile],
+    into_cgroup: Option<RawFd>,
 ) -> Result<Pid> {
     // clone(2) cannot take CLONE_NEWTIME (see Namespace::clone_flag); the
     // child makes its time namespace itself, in `enter_new_time_namespace`.
@@ -43,9 +44,48 @@ pub(super) fn clone_child(
             .collect(),
         None => Vec::new(),
     };
-    match clone_via_helper(callback, &mut stack, flags, &before_clone)? {
+    let how = How {
+        flags,
+        into_cgroup,
+    };
+    match clone_via_helper(callback, &mut stack, how, &before_clone)? {
         Ok(pid) => Ok(pid),
+        Err(errno) if into_cgroup.is_some() => Err(anyhow!(
+            "clone3(2) with CLONE_INTO_CGROUP and new namespaces {namespaces}: {errno} \
+             (cgroup v2 needs Linux 5.7 or later for it)"
+        )),
         Err(errno) => Err(clone_error(errno, namespaces)),
+    }
+}
+
+/// The clone's flags, and the cgroup v2 directory to be born in, if any.
+#[derive(Clone, Copy)]
+struct How {
+    flags: CloneFlags,
+    into_cgroup: Option<RawFd>,
+}
+
+/// One clone of `callback`'s child: clone(2) on `stack`, or, to be born in
+/// a cgroup, step 02's fork-like [`crate::clone3`], whose child runs the
+/// callback on its copy of our stack and ends with its return value.
+fn clone_once(
+    mut callback: nix::sched::CloneCb<'_>,
+    stack: &mut [u8],
+    how: How,
+    extra: CloneFlags,
+) -> std::result::Result<Pid, Errno> {
+    let flags = how.flags | extra;
+    let Some(fd) = how.into_cgroup else {
+        // SAFETY: without CLONE_VM the child runs on its own copy of our
+        // memory, so `stack` and everything the callback borrows stay valid
+        // for it; it ends with _exit(2) and never returns into our frames.
+        return unsafe { nix::sched::clone(callback, stack, flags, Some(libc::SIGCHLD)) };
+    };
+    let flags = flags.bits() as u64 | crate::clone3::CLONE_INTO_CGROUP;
+    match crate::clone3::clone3(flags, Some(fd)) {
+        -1 => Err(Errno::last()),
+        0 => exit_child(callback() as i32),
+        pid => Ok(Pid::from_raw(pid)),
     }
 }
 
@@ -63,13 +103,12 @@ pub(super) fn clone_child(
 fn clone_via_helper(
     callback: nix::sched::CloneCb<'_>,
     stack: &mut [u8],
-    flags: CloneFlags,
+    how: How,
     before_clone: &[&NsFile],
 ) -> Result<std::result::Result<Pid, Errno>> {
     if single_threaded() && before_clone.is_empty() {
         // Nobody else can hold a lock: clone directly.
-        // SAFETY: as below, for the helper's clone.
-        return Ok(unsafe { nix::sched::clone(callback, stack, flags, Some(libc::SIGCHLD)) });
+        return Ok(clone_once(callback, stack, how, CloneFlags::empty()));
     }
     let (pid_read, pid_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2 (pid)")?;
     // SAFETY: the helper only joins namespaces, clones, writes to a pipe and
@@ -77,18 +116,8 @@ fn clone_via_helper(
     match unsafe { nix::unistd::fork() }.context("fork(2) the clone helper")? {
         ForkResult::Child => {
             let answer = match join_before_clone(before_clone) {
-                // SAFETY: without CLONE_VM the child runs on its own copy of
-                // our memory, so `stack` and everything the callback borrows
-                // stay valid for it; it ends with _exit(2) and never returns
-                // into our frames. With CLONE_PARENT its exit signal is ours.
-                Ok(()) => match unsafe {
-                    nix::sched::clone(
-                        callback,
-                        stack,
-                        flags | CloneFlags::CLONE_PARENT,
-                        Some(libc::SIGCHLD),
-                    )
-                } {
+                // With CLONE_PARENT the child, and its exit signal, are ours.
+                Ok(()) => match clone_once(callback, stack, how, CloneFlags::CLONE_PARENT) {
                     // The helper's own pid namespace is still ours (setns
                     // only changed where its children go), so this is the
                     // pid as we see it.

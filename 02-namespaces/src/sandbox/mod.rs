@@ -25,6 +25,8 @@ mod clone;
 mod process;
 mod program;
 
+use std::os::fd::RawFd;
+
 use anyhow::{Context, Result, anyhow, bail};
 use nix::fcntl::OFlag;
 use nix::unistd::Pid;
@@ -61,6 +63,7 @@ pub struct Sandbox<'a> {
     parent_hooks: Vec<ParentHook<'a>>,
     child_hooks: Vec<ChildHook<'a>>,
     gate: Option<ChildHook<'a>>,
+    into_cgroup: Option<RawFd>,
 }
 
 impl<'a> Sandbox<'a> {
@@ -83,6 +86,7 @@ impl<'a> Sandbox<'a> {
             parent_hooks: Vec::new(),
             child_hooks: Vec::new(),
             gate: None,
+            into_cgroup: None,
         }
     }
 
@@ -142,6 +146,15 @@ impl<'a> Sandbox<'a> {
     /// the host sees it. Hooks run in the order they were added.
     pub fn parent_setup(mut self, hook: impl FnOnce(Pid) -> Result<()> + 'a) -> Sandbox<'a> {
         self.parent_hooks.push(Box::new(hook));
+        self
+    }
+
+    /// Be born in the cgroup v2 directory open as `dir` (`clone3(2)` with
+    /// `CLONE_INTO_CGROUP`, Linux 5.7+; see [`crate::clone3`]) instead of
+    /// being moved there by a parent hook. The descriptor must stay open
+    /// until [`Sandbox::spawn`] returns.
+    pub fn into_cgroup(mut self, dir: RawFd) -> Sandbox<'a> {
+        self.into_cgroup = Some(dir);
         self
     }
 
@@ -225,6 +238,7 @@ impl<'a> Sandbox<'a> {
             parent_hooks,
             child_hooks,
             gate,
+            into_cgroup,
         } = self;
         let maps = namespaces
             .contains(Namespace::User)
@@ -256,7 +270,7 @@ impl<'a> Sandbox<'a> {
             let (go, report) = (&child_fds.0, &child_fds.1);
             child::child(go, report, &plan, joins_ref, hooks, gate, main)
         });
-        let pid = clone::clone_child(callback, &namespaces, &joins)?;
+        let pid = clone::clone_child(callback, &namespaces, &joins, into_cgroup)?;
         // Our copies of the child's ends must go, or we would never see EOF.
         drop(child_fds);
         // From here on, an early return drops `child`, which kills and reaps it.
