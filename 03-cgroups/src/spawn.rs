@@ -305,7 +305,6 @@ fn clone3_into_cgroup(
 }
 // ANCHOR_END: clone_into
 
-
 /// The child between clone3 and execve. Never returns.
 fn child_exec(
     err: RawFd,

@@ -303,7 +303,11 @@ fn v2_code_runs_on_a_hybrid_hosts_cgroup2_mount() {
         .into_cgroup(std::os::fd::AsRawFd::as_raw_fd(&dir))
         .run(|| {
             let text = std::fs::read_to_string("/proc/self/cgroup")?;
-            Ok(if text.lines().any(|l| l == expected) { 0 } else { 3 })
+            Ok(if text.lines().any(|l| l == expected) {
+                0
+            } else {
+                3
+            })
         })
         .expect("a Sandbox born in the cgroup");
     assert_eq!(exit.code(), 0, "the child was not born in {expected}");

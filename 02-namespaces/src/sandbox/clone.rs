@@ -44,10 +44,7 @@ pub(super) fn clone_child(
             .collect(),
         None => Vec::new(),
     };
-    let how = How {
-        flags,
-        into_cgroup,
-    };
+    let how = How { flags, into_cgroup };
     match clone_via_helper(callback, &mut stack, how, &before_clone)? {
         Ok(pid) => Ok(pid),
         Err(errno) if into_cgroup.is_some() => Err(anyhow!(

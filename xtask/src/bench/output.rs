@@ -19,7 +19,12 @@ pub(super) fn write_reports(
     memory: Option<(&Prepared, Option<(u64, u64)>)>,
 ) -> Result<()> {
     let dir = report_dir();
-    let mut files = vec![("startup.md", render(header, rows))];
+    let startup = format!(
+        "{}\n{}",
+        render(header, rows),
+        report::against_primitives(rows)
+    );
+    let mut files = vec![("startup.md", startup)];
     let missing = if fair.missing.is_empty() {
         String::new()
     } else {

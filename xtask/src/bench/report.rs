@@ -25,6 +25,37 @@ pub fn failures(stats: &Stats) -> String {
     }
 }
 
+// ANCHOR: primitives
+/// How far the whole runtime is from its own kernel primitives: `tincan run`
+/// against step 04's container, which composes the same ones (namespaces,
+/// `pivot_root`, the container mounts, a step 03 cgroup) and nothing else.
+/// The issue's goal is at most 2×. Empty when either row is missing.
+pub fn against_primitives(rows: &[Row]) -> String {
+    let median = |key: &str| {
+        let row = rows.iter().find(|r| r.key == key)?;
+        row.median.as_ref().ok().copied()
+    };
+    let (Some(whole), Some(parts)) = (
+        median("container/tincan_run_true"),
+        median("rootfs/pivot_root + mounts + cgroup (step 03)"),
+    ) else {
+        return String::new();
+    };
+    let ratio = whole.as_secs_f64() / parts.as_secs_f64();
+    let verdict = if ratio <= 2.0 {
+        "within the goal of 2×"
+    } else {
+        "over the goal of 2×"
+    };
+    format!(
+        "`tincan run -- /bin/true` took {ratio:.1}× step 04's container made of the same \
+         kernel primitives (namespaces, `pivot_root`, the container mounts, a cgroup): \
+         {verdict}. The rest is the runtime's own work: the state record, the device \
+         allowlist, capabilities, seccomp, the network, and checking the request.\n"
+    )
+}
+// ANCHOR_END: primitives
+
 // ANCHOR: side_by_side
 /// Every row with its median, min, max, runs and failures, and its ratio
 /// to each reference row (`refs`: key and name) from the same rounds.

@@ -388,3 +388,29 @@ fn options_survive_the_trip_through_sudo() {
     assert_eq!((quick, runtimes_only, runs), (true, true, Some(7)));
     assert_eq!(scale, Some(vec![1, 10, 50]));
 }
+
+#[test]
+fn the_runtime_is_measured_against_its_primitives() {
+    let row = |key: &str, ms: u64| Row {
+        key: key.into(),
+        spread: None,
+        label: key.into(),
+        source: "bench".into(),
+        median: Ok(Duration::from_millis(ms)),
+    };
+    let parts = "rootfs/pivot_root + mounts + cgroup (step 03)";
+    let within =
+        super::report::against_primitives(&[row("container/tincan_run_true", 9), row(parts, 6)]);
+    assert!(
+        within.contains("1.5×") && within.contains("within"),
+        "{within}"
+    );
+    let over =
+        super::report::against_primitives(&[row("container/tincan_run_true", 15), row(parts, 6)]);
+    assert!(over.contains("2.5×") && over.contains("over"), "{over}");
+    assert_eq!(
+        super::report::against_primitives(&[row(parts, 6)]),
+        "",
+        "nothing to say without tincan's row"
+    );
+}
