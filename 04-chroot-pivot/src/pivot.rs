@@ -94,6 +94,10 @@ pub fn switch_root(new_root: &Path) -> Result<()> {
     pivot_root(".", ".")
         .map_err(pivot_error)
         .with_context(|| format!("pivot_root {} (new_root = put_old = .)", new_root.display()))?;
+    // The old root's mounts may still be peers of the host's (a config can
+    // ask for a shared root, OCI `rootfsPropagation`): make them slaves
+    // first, so that unmounting them here does not unmount the host's too.
+    step02::mount::set_propagation(Path::new("."), MsFlags::MS_SLAVE | MsFlags::MS_REC)?;
     // Cut the host off: unmount the old root stacked on top of ours.
     // MNT_DETACH: now, even if something still uses it; the mounts below
     // it go with it, and the host keeps them (they are private).
