@@ -199,6 +199,32 @@ fn rslave_volume_receives_the_hosts_mounts_and_sends_none() {
         "tmpfs with rprivate"
     );
     assert_eq!(propagation(&info, "/"), "private", "the root stays private");
+    let leaked = vol.path().join("inside/leak").exists();
+    let rows = [
+        (
+            "inside",
+            "asked in config.json",
+            "mountinfo inside".to_string(),
+        ),
+        ("/", "nothing (the default)", propagation(&info, "/")),
+        ("/vol", "bind: rbind,rslave", propagation(&info, "/vol")),
+        (
+            "/scratch",
+            "tmpfs: rprivate,mode=755",
+            propagation(&info, "/scratch"),
+        ),
+    ];
+    let mut table: String = rows
+        .iter()
+        .map(|(a, b, c)| format!("{a:<10} {b:<26} {c}\n"))
+        .collect();
+    table += &format!(
+        "\nthe host's later mount under the volume, inside: {:?}\n\
+         the container's mount under the volume, on the host: {}\n",
+        seen.trim(),
+        if leaked { "seen" } else { "absent" }
+    );
+    insta::assert_snapshot!("propagation_volumes", table);
     assert_nothing_left(state.path(), "tincan-prop-slave");
 }
 
@@ -209,6 +235,7 @@ fn rootfs_propagation_is_what_the_container_sees() {
     }
     let image = image("prop-root");
     let state = TempDir::new("state-prop-root");
+    let mut table = format!("{:<19} {}\n", "rootfsPropagation", "/ in mountinfo inside");
     for (value, expected) in [
         ("shared", "shared"),
         ("rshared", "shared"),
@@ -231,8 +258,10 @@ fn rootfs_propagation_is_what_the_container_sees() {
             expected,
             "rootfsPropagation {value}"
         );
+        table += &format!("{value:<19} {}\n", propagation(&info, "/"));
         assert_nothing_left(state.path(), "tincan-prop-root");
     }
+    insta::assert_snapshot!("propagation_rootfs", table);
     // Not a propagation type: one line, nothing made.
     let out = TempDir::new("out-prop-root-bad");
     let b = bundle("prop-root", image.path(), out.path(), "true", |json| {
@@ -303,6 +332,16 @@ fn linux_devices_are_created_and_allowed_and_others_are_not() {
         "{}",
         read("refused")
     );
+    let table = format!(
+        "{:<38} {}\n{:<38} {}\n{:<38} {}\n",
+        "stat /dev/tincan-null",
+        read("node").trim(),
+        "echo x > /dev/tincan-null",
+        read("write").trim(),
+        "echo x > /dev/tincan-tun (10:200)",
+        read("refused").trim(),
+    );
+    insta::assert_snapshot!("propagation_devices", table);
     assert_nothing_left(state.path(), "tincan-oci-devices");
 
     // A relative path is refused in one line, before anything exists.
