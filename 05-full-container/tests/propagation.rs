@@ -229,6 +229,45 @@ fn rslave_volume_receives_the_hosts_mounts_and_sends_none() {
 }
 
 #[test]
+fn rshared_volume_sends_the_containers_mounts_to_the_host() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = image("prop-shared");
+    let state = TempDir::new("state-prop-shared");
+    let out = TempDir::new("out-prop-shared");
+    let vol = SharedDir::new("vol-prop-shared");
+    std::fs::create_dir(vol.path().join("inside")).expect("mkdir");
+    let script = "mount -t tmpfs tincan /vol/inside && touch /vol/inside/made-inside; \
+                  cat /proc/self/mountinfo > /out/mountinfo";
+    let b = bundle("prop-shared", image.path(), out.path(), script, |json| {
+        more_capabilities(json);
+        // As podman does for an rshared volume: the root rshared too, so
+        // that the copy of the host's mount the volume is bound from is
+        // still the host's peer.
+        json["linux"]["rootfsPropagation"] = "rshared".into();
+        json["mounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(serde_json::json!({
+            "destination": "/vol", "type": "bind",
+            "source": vol.path(), "options": ["rbind", "rshared"]}));
+    });
+    let mut child = tincan_run(state.path(), b.path(), "tincan-prop-shared");
+    assert!(
+        child.wait().expect("wait").success(),
+        "the container failed"
+    );
+    let info = std::fs::read_to_string(out.path().join("mountinfo")).expect("mountinfo");
+    assert_eq!(propagation(&info, "/vol"), "shared", "/vol is shared");
+    assert!(
+        vol.path().join("inside/made-inside").exists(),
+        "the container's mount under an rshared volume appears on the host"
+    );
+    assert_nothing_left(state.path(), "tincan-prop-shared");
+}
+
+#[test]
 fn rootfs_propagation_is_what_the_container_sees() {
     if !step01::testing::need_root() {
         return;
