@@ -122,3 +122,23 @@ pub fn after_pivot(config: &RunConfig) -> Result<()> {
     }
 }
 // ANCHOR_END: after_pivot
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_one_type_and_r_adds_ms_rec() {
+        assert_eq!(
+            flags_of("rslave"),
+            Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+        );
+        assert_eq!(flags_of("shared"), Some(MsFlags::MS_SHARED));
+        assert_eq!(flags_of("nosuid"), None, "not a propagation name");
+        let err = parse_root("sideways").expect_err("refused").to_string();
+        assert!(
+            err.contains("use one of private, rprivate, shared"),
+            "{err}"
+        );
+    }
+}

@@ -72,3 +72,55 @@ pub(super) fn convert(linux: &Linux, rules: &mut Vec<DeviceRule>) -> Result<Vec<
     Ok(nodes)
 }
 // ANCHOR_END: linux_devices
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert_json(devices: serde_json::Value) -> (Result<Vec<DeviceNode>>, Vec<DeviceRule>) {
+        let linux: Linux =
+            serde_json::from_value(serde_json::json!({ "devices": devices })).expect("linux");
+        let mut rules = Vec::new();
+        (convert(&linux, &mut rules), rules)
+    }
+
+    #[test]
+    fn each_char_and_block_node_is_allowed_rwm_and_u_is_a_char_device() {
+        let (nodes, rules) = convert_json(serde_json::json!([
+            {"path": "/dev/fuse", "type": "u", "major": 10, "minor": 229},
+            {"path": "/dev/sdz", "type": "b", "major": 8, "minor": 0, "fileMode": 0o600},
+            {"path": "/dev/fifo", "type": "p"},
+        ]));
+        let nodes = nodes.expect("valid");
+        assert_eq!(nodes[0].kind, SFlag::S_IFCHR);
+        assert_eq!((nodes[0].mode, nodes[1].mode), (0o666, 0o600));
+        let rules: Vec<&str> = rules.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(rules, ["c 10:229 rwm", "b 8:0 rwm"], "no rule for a FIFO");
+    }
+
+    #[test]
+    fn bad_entries_are_one_line_naming_them() {
+        for (entry, says) in [
+            (
+                serde_json::json!({"path": "dev/x", "type": "c", "major": 1, "minor": 3}),
+                "must be an absolute path",
+            ),
+            (
+                serde_json::json!({"path": "/dev/../etc/x", "type": "c", "major": 1, "minor": 3}),
+                "without '..'",
+            ),
+            (
+                serde_json::json!({"path": "/dev/x", "type": "a", "major": 1, "minor": 3}),
+                "is not a node type",
+            ),
+            (
+                serde_json::json!({"path": "/dev/x", "type": "c", "major": -1, "minor": 3}),
+                "both must be 0 or more",
+            ),
+        ] {
+            let (result, _) = convert_json(serde_json::json!([entry]));
+            let err = result.expect_err("refused").to_string();
+            assert!(err.contains(says) && !err.contains('\n'), "{err}");
+        }
+    }
+}
