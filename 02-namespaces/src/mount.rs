@@ -24,16 +24,49 @@ use crate::sandbox::{Exit, Sandbox};
 /// `mount --make-rprivate /`: stop mount events from propagating between
 /// our mount namespace and the one we were copied from.
 pub fn make_root_private() -> Result<()> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .context("mount --make-rprivate / (MS_REC | MS_PRIVATE)")
+    set_propagation(Path::new("/"), MsFlags::MS_REC | MsFlags::MS_PRIVATE)
 }
 // ANCHOR_END: make_private
+
+// ANCHOR: set_propagation
+/// Change the propagation type of the mount at `target`: `flags` is one of
+/// `MS_SHARED`, `MS_SLAVE`, `MS_PRIVATE`, `MS_UNBINDABLE`, with `MS_REC`
+/// for the mounts below it too (`mount --make-[r]shared` and so on).
+///
+/// Propagation is not a property of a filesystem but of a mount, and the
+/// kernel keeps it in *peer groups*: mounts that are copies of each other
+/// (a bind, or the copy a new mount namespace gets) and are `shared` form
+/// a group, and a mount or unmount under one member is repeated under
+/// every other. A `slave` receives its master group's events but sends
+/// none back; `private` neither sends nor receives; `unbindable` is private
+/// and may not be bind-mounted either. So the type cannot be given with
+/// the mount itself: mount(2) takes it in a call of its own, with no
+/// source, no filesystem type and no other flag.
+pub fn set_propagation(target: &Path, flags: MsFlags) -> Result<()> {
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>).with_context(|| {
+        format!(
+            "change the propagation of {} to {flags:?} (mount(2) with only that flag)",
+            target.display()
+        )
+    })
+}
+// ANCHOR_END: set_propagation
+
+/// The mount point that holds `path` (the longest mount point in
+/// /proc/self/mountinfo that is a prefix of it), for calls such as
+/// [`set_propagation`] that want a mount point, not any directory.
+pub fn mount_point_of(path: &Path) -> Result<PathBuf> {
+    let path =
+        std::fs::canonicalize(path).with_context(|| format!("resolve {}", path.display()))?;
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    info.lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .map(PathBuf::from)
+        .filter(|m| path.starts_with(m))
+        .max_by_key(|m| m.components().count())
+        .with_context(|| format!("no mount holds {}", path.display()))
+}
 
 /// Mount a small tmpfs at `dir` and put a file in it.
 pub fn mount_tmpfs_with_file(dir: &Path) -> Result<()> {

@@ -15,19 +15,19 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cgroup::{Stats, keyed, read_u64, write};
-use crate::limits::{Cpus, weight_to_shares};
+use crate::limits::Cpus;
 
 // ANCHOR: cpu_v1
-/// Set CPU bandwidth (and weight) on v1.
-pub fn apply_v1(dir: &Path, cpus: Option<Cpus>, weight: Option<u64>) -> Result<()> {
+/// Set CPU bandwidth (and shares, [`crate::limits::Limits::v1_shares`]) on v1.
+pub fn apply_v1(dir: &Path, cpus: Option<Cpus>, shares: Option<u64>) -> Result<()> {
     if let Some(cpus) = cpus {
         let (quota, period) = cpus.quota_period();
         write(dir, "cpu.cfs_period_us", &period.to_string())?;
         let quota = quota.map_or("-1".to_string(), |q| q.to_string());
         write(dir, "cpu.cfs_quota_us", &quota)?;
     }
-    if let Some(weight) = weight {
-        write(dir, "cpu.shares", &weight_to_shares(weight).to_string())?;
+    if let Some(shares) = shares {
+        write(dir, "cpu.shares", &shares.to_string())?;
     }
     Ok(())
 }

@@ -72,6 +72,9 @@ pub struct Limits {
     /// Relative CPU weight on the v2 scale, 1..=10000 (default 100); v1
     /// `cpu.shares` get the same proportion of 1024.
     pub cpu_weight: Option<u64>,
+    /// Relative CPU weight on v1's scale, 2..=262144 (default 1024), as OCI's
+    /// `cpu.shares` gives it: written as is on v1, converted on v2.
+    pub cpu_shares: Option<u64>,
     /// Maximum number of processes (and threads).
     pub pids: Option<Limit>,
     /// Which CPUs the cgroup may run on, in the kernel's list format (`0-1,3`).
@@ -161,6 +164,29 @@ pub fn parse_weight(text: &str) -> Result<u64> {
         _ => bail!("--cpu-weight {text:?} must be a whole number from 1 to 10000 (default 100)"),
     }
 }
+
+impl Limits {
+    /// What v1's `cpu.shares` gets: the shares given, or the weight's.
+    pub fn v1_shares(&self) -> Option<u64> {
+        self.cpu_shares.or(self.cpu_weight.map(weight_to_shares))
+    }
+
+    /// What v2's `cpu.weight` gets: the weight given, or the shares'.
+    pub fn v2_weight(&self) -> Option<u64> {
+        self.cpu_weight.or(self.cpu_shares.map(shares_to_weight))
+    }
+}
+
+// ANCHOR: shares_to_weight
+/// v1 shares (2..=262144) to v2 weight (1..=10000) as runc and crun convert
+/// them (the two ranges mapped end to end, linearly), so that an engine's
+/// `cpu.shares` gives the same weight under every runtime. Note that the
+/// defaults do not meet: 1024 shares become weight 39, not 100.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    let shares = shares.clamp(2, 262_144);
+    1 + (shares - 2) * 9999 / 262_142
+}
+// ANCHOR_END: shares_to_weight
 
 /// v2 weight (1..=10000, default 100) to v1 shares (2..=262144, default 1024).
 pub fn weight_to_shares(weight: u64) -> u64 {
@@ -370,5 +396,9 @@ mod tests {
         assert!(parse_weight("0").is_err() && parse_weight("10001").is_err());
         assert_eq!(weight_to_shares(100), 1024);
         assert_eq!(weight_to_shares(1), 10);
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(512), 20);
     }
 }

@@ -133,9 +133,9 @@ impl Cgroup for V1Cgroup {
             let (swap, reservation) = (limits.memory_swap, limits.memory_reservation);
             memory::apply_extras_v1(dir, swap, reservation, &mut notes)?;
         }
-        if limits.cpus.is_some() || limits.cpu_weight.is_some() {
+        if limits.cpus.is_some() || limits.v1_shares().is_some() {
             match self.dir(Controller::Cpu) {
-                Some(dir) => cpu::apply_v1(dir, limits.cpus, limits.cpu_weight)?,
+                Some(dir) => cpu::apply_v1(dir, limits.cpus, limits.v1_shares())?,
                 None => missing(Controller::Cpu, &mut notes),
             }
         }

@@ -152,7 +152,7 @@ impl Cgroup for V2Cgroup {
         if limits.memory.is_some() && !self.has("memory") {
             missing("memory");
         }
-        if (limits.cpus.is_some() || limits.cpu_weight.is_some()) && !self.has("cpu") {
+        if (limits.cpus.is_some() || limits.v2_weight().is_some()) && !self.has("cpu") {
             missing("cpu");
         }
         if limits.pids.is_some() && !self.has("pids") {
@@ -172,7 +172,7 @@ impl Cgroup for V2Cgroup {
             memory::apply_extras_v2(dir, limits.memory, swap, reservation, &mut notes)?;
         }
         if self.has("cpu") {
-            cpu::apply_v2(dir, limits.cpus, limits.cpu_weight)?;
+            cpu::apply_v2(dir, limits.cpus, limits.v2_weight())?;
         }
         if let (Some(limit), true) = (limits.pids, self.has("pids")) {
             pids::apply(dir, limit)?;

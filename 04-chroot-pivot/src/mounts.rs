@@ -177,6 +177,77 @@ pub fn add_devices(dev: &Path, source: NodeSource) -> Result<()> {
 }
 // ANCHOR_END: devices
 
+/// One device node a container asks for by name (OCI `linux.devices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Absolute path inside the container, such as `/dev/fuse`.
+    pub path: PathBuf,
+    /// `S_IFCHR`, `S_IFBLK` or `S_IFIFO`.
+    pub kind: nix::sys::stat::SFlag,
+    /// Major number (0 for a FIFO).
+    pub major: u64,
+    /// Minor number (0 for a FIFO).
+    pub minor: u64,
+    /// Permission bits (the `0666` of `crw-rw-rw-`).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+}
+
+// ANCHOR: make_node
+/// Create `node` inside `root` (not yet pivoted) with mknod(2), then give
+/// it its mode and owner (mknod obeys the umask and makes root the owner).
+/// A file already there must be the same node: the OCI spec says to fail
+/// rather than to replace something the image put there.
+pub fn make_node(root: &Path, node: &DeviceNode) -> Result<()> {
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let relative = node.path.strip_prefix("/").unwrap_or(&node.path);
+    let target = root.join(relative);
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("mkdir {}", parent.display()))?;
+    }
+    let rdev = makedev(node.major, node.minor);
+    match fs::symlink_metadata(&target) {
+        Ok(meta) => {
+            let same_kind = match node.kind {
+                SFlag::S_IFCHR => meta.file_type().is_char_device(),
+                SFlag::S_IFBLK => meta.file_type().is_block_device(),
+                _ => meta.file_type().is_fifo(),
+            };
+            if !same_kind || (node.kind != SFlag::S_IFIFO && meta.rdev() != rdev) {
+                bail!(
+                    "{} already exists in the rootfs and is not the device {}:{} asked for;                      remove it from the image or from linux.devices",
+                    node.path.display(),
+                    node.major,
+                    node.minor
+                );
+            }
+        }
+        Err(_) => mknod(
+            &target,
+            node.kind,
+            Mode::from_bits_truncate(node.mode),
+            rdev,
+        )
+        .with_context(|| {
+            format!(
+                "mknod {} ({}:{})",
+                node.path.display(),
+                node.major,
+                node.minor
+            )
+        })?,
+    }
+    fs::set_permissions(&target, fs::Permissions::from_mode(node.mode & 0o7777))
+        .with_context(|| format!("chmod {:o} {}", node.mode, node.path.display()))?;
+    std::os::unix::fs::lchown(&target, Some(node.uid), Some(node.gid))
+        .with_context(|| format!("chown {}:{} {}", node.uid, node.gid, node.path.display()))
+}
+// ANCHOR_END: make_node
+
 /// The conventional links of `/dev`: the pty multiplexer of the private
 /// devpts, and the process's own descriptors.
 pub fn add_dev_links(dev: &Path) -> Result<()> {

@@ -90,13 +90,22 @@ pub fn switch_root(new_root: &Path) -> Result<()> {
     // root ends up mounted on top of the new one, at `/`. (A put_old
     // directory would be created in the rootfs itself, which other
     // containers may share, and they would see it appear in `/`.)
+    // A handle on the old root, to name exactly that mount after the pivot.
+    let old_root = std::fs::File::open("/").context("open the old root /")?;
     chdir(new_root).with_context(|| format!("chdir {}", new_root.display()))?;
     pivot_root(".", ".")
         .map_err(pivot_error)
         .with_context(|| format!("pivot_root {} (new_root = put_old = .)", new_root.display()))?;
+    // The old root's mounts may still be peers of the host's (a bundle can
+    // ask for a shared root, OCI `rootfsPropagation`): make them slaves
+    // first, so that unmounting them here cannot unmount the host's too.
+    // From the old root itself (fchdir): "." of the new root would name
+    // the new root, and make the container's own mounts slaves.
+    nix::unistd::fchdir(&old_root).context("fchdir to the old root")?;
+    step02::mount::set_propagation(Path::new("."), MsFlags::MS_SLAVE | MsFlags::MS_REC)?;
     // Cut the host off: unmount the old root stacked on top of ours.
     // MNT_DETACH: now, even if something still uses it; the mounts below
-    // it go with it, and the host keeps them (they are private).
+    // it go with it, and the host keeps them.
     umount2(".", MntFlags::MNT_DETACH).context("umount2 the old root (MNT_DETACH)")?;
     chdir("/").context("chdir / after pivot_root")?;
     Ok(())

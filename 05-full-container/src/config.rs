@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 pub use step02::userns::IdMap;
 pub use step03::devices::DeviceRule;
 pub use step03::limits::Limits;
+pub use step04::mounts::DeviceNode;
 
 use crate::capabilities::ProcessCapabilities;
 use crate::seccomp::Profile;
@@ -121,6 +122,8 @@ pub struct RunConfig {
     pub limits: Limits,
     /// The device allowlist, applied in order after denying everything.
     pub devices: Vec<DeviceRule>,
+    /// Device nodes made in /dev after the standard ones (OCI `linux.devices`).
+    pub device_nodes: Vec<DeviceNode>,
     /// Cgroup path relative to each hierarchy's root (`/tincan/<id>` by default).
     pub cgroups_path: Option<PathBuf>,
     /// Mount propagation of the root (`rprivate` by default).

@@ -72,6 +72,7 @@ pub fn features() -> Result<Features> {
         .mount_options(
             crate::rootfs::MOUNT_OPTIONS
                 .iter()
+                .chain(crate::propagation::PROPAGATION_OPTIONS)
                 .map(|(name, _)| name.to_string())
                 .collect::<Vec<_>>(),
         )

@@ -215,6 +215,7 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         devices,
         cgroups_path: None,
         rootfs_propagation: None,
+        device_nodes: Vec::new(),
         no_pivot: false,
         net,
     })

@@ -56,6 +56,7 @@ pub mod net;
 pub mod oci;
 pub mod overlay;
 pub mod privileges;
+pub mod propagation;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;

@@ -17,19 +17,24 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nix::mount::{MsFlags, mount};
-use step04::mounts::{NodeSource, add_dev_links, add_devices, own_cgroups, remount_readonly};
+use step04::mounts::{
+    NodeSource, add_dev_links, add_devices, make_node, own_cgroups, remount_readonly,
+};
 use step04::pivot::{bind_onto_itself, move_root, switch_root};
 
 use crate::config::{MountSpec, RunConfig};
 use crate::explain::Explain;
+use crate::propagation;
 
 // ANCHOR: enter
 /// Steps 3 and 4 of `tincan run`: build the root and pivot into it.
 /// `layer` is the container's overlay directory, if it has one.
 pub fn enter(config: &RunConfig, layer: Option<&Path>, explain: Explain) -> Result<()> {
-    // Our mounts must not propagate back to the host (step 02).
-    step02::mount::make_root_private()?;
+    // Our mounts must not propagate back to the host (step 02): `/` is made
+    // rprivate, or rslave when a volume asks to stay connected to the host.
+    step02::mount::set_propagation(Path::new("/"), propagation::initial(config))?;
     // 3. the root filesystem: an overlay, or the bundle's rootfs.
+    propagation::before_root_mount(config, layer.unwrap_or(&config.rootfs))?;
     let new_root = match layer {
         Some(layer) => mount_overlay(config, layer, explain)?,
         None => {
@@ -54,6 +59,8 @@ pub fn enter(config: &RunConfig, layer: Option<&Path>, explain: Explain) -> Resu
     if config.readonly_rootfs {
         remount_readonly(Path::new("/"), true)?;
     }
+    // Last: an unbindable root could not be bound onto itself above.
+    propagation::after_pivot(config)?;
     explain_mounts(config, explain);
     nix::unistd::chdir(&config.cwd)
         .with_context(|| format!("chdir {} (--workdir)", config.cwd.display()))?;
@@ -105,6 +112,9 @@ fn mount_list(root: &Path, config: &RunConfig) -> Result<()> {
         add_devices(&root.join("dev"), NodeSource::Create)?;
         add_dev_links(&root.join("dev"))?;
     }
+    for node in &config.device_nodes {
+        make_node(root, node)?;
+    }
     Ok(())
 }
 
@@ -118,7 +128,7 @@ fn inside(root: &Path, destination: &Path) -> PathBuf {
 /// (`ro`, `nosuid`, `rbind`...) or data for the filesystem (`mode=755`).
 fn mount_one(root: &Path, m: &MountSpec) -> Result<()> {
     let target = inside(root, &m.destination);
-    let (flags, data) = mount_flags(&m.options);
+    let (flags, propagation, data) = mount_flags(&m.options);
     let bind = flags.contains(MsFlags::MS_BIND);
     if bind && Path::new(&m.source).is_file() {
         if !target.exists() {
@@ -160,13 +170,18 @@ fn mount_one(root: &Path, m: &MountSpec) -> Result<()> {
         )
         .with_context(|| format!("remount {} with {keep:?}", m.destination.display()))?;
     }
+    // Propagation is not mount data: a call of its own, after the mount.
+    if !propagation.is_empty() {
+        step02::mount::set_propagation(&target, propagation)?;
+    }
     Ok(())
 }
 // ANCHOR_END: mounts
 
-/// The mount(8) options that are mount flags, with their flags (`rw` and
-/// the propagation `private` ask for nothing here). Every other option goes
-/// to the filesystem as data. `tincan features` lists these names.
+/// The mount(8) options that are mount flags, with their flags (`rw` asks
+/// for nothing). The propagation names are [`propagation::PROPAGATION_OPTIONS`];
+/// every other option goes to the filesystem as data. `tincan features`
+/// lists these names and those.
 pub const MOUNT_OPTIONS: &[(&str, MsFlags)] = &[
     ("bind", MsFlags::MS_BIND),
     ("defaults", MsFlags::empty()),
@@ -175,28 +190,35 @@ pub const MOUNT_OPTIONS: &[(&str, MsFlags)] = &[
     ("nodiratime", MsFlags::MS_NODIRATIME),
     ("noexec", MsFlags::MS_NOEXEC),
     ("nosuid", MsFlags::MS_NOSUID),
-    ("private", MsFlags::empty()),
     ("rbind", MsFlags::MS_BIND.union(MsFlags::MS_REC)),
     ("relatime", MsFlags::MS_RELATIME),
     ("ro", MsFlags::MS_RDONLY),
-    ("rprivate", MsFlags::empty()),
     ("rw", MsFlags::empty()),
     ("strictatime", MsFlags::MS_STRICTATIME),
     ("sync", MsFlags::MS_SYNCHRONOUS),
 ];
 
-/// Split mount options into flags and the data string (mount(8) names).
-fn mount_flags(options: &[String]) -> (MsFlags, String) {
+// ANCHOR: mount_flags
+/// Split mount options into flags, the propagation type (applied by a
+/// call of its own after the mount: the kernel takes it in no other way)
+/// and the data string for the filesystem (mount(8) names).
+fn mount_flags(options: &[String]) -> (MsFlags, MsFlags, String) {
     let mut flags = MsFlags::empty();
+    let mut propagation = MsFlags::empty();
     let mut data = Vec::new();
     for option in options {
-        match MOUNT_OPTIONS.iter().find(|(name, _)| name == option) {
-            Some((_, flag)) => flags |= *flag,
-            None => data.push(option.as_str()),
+        if let Some(p) = propagation::flags_of(option) {
+            // The last one named wins, as in mount(8).
+            propagation = p;
+        } else if let Some((_, flag)) = MOUNT_OPTIONS.iter().find(|(name, _)| name == option) {
+            flags |= *flag;
+        } else {
+            data.push(option.as_str());
         }
     }
-    (flags, data.join(","))
+    (flags, propagation, data.join(","))
 }
+// ANCHOR_END: mount_flags
 
 /// Namespaced sysctls, while /proc/sys is still writable.
 fn set_sysctls(config: &RunConfig) -> Result<()> {

@@ -128,7 +128,7 @@ fn relative_cgroups_path_and_cpu_shares_land_in_the_container_cgroup() {
         step03::version::Hierarchy::V1 { mounts } => {
             (mounts["cpu"].join(relative), "cpu.shares", "512")
         }
-        step03::version::Hierarchy::V2 { mount } => (mount.join(relative), "cpu.weight", "50"),
+        step03::version::Hierarchy::V2 { mount } => (mount.join(relative), "cpu.weight", "20"),
     };
     // The weight file exists (with its default) as soon as the cgroup
     // does, before tincan writes the limit; the container's first line of

@@ -47,20 +47,8 @@ pub(super) fn unsupported_fields(linux: &Linux) -> Result<()> {
     reject_if_some!(linux.memory_policy(), "linux.memoryPolicy");
     reject_if_some!(linux.personality(), "linux.personality");
     reject_if_some!(linux.time_offsets(), "linux.timeOffsets");
-    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(unsupported(
-            "linux.devices",
-            "remove it; tincan creates the standard /dev nodes itself",
-        ));
-    }
     if let Some(p) = linux.rootfs_propagation() {
-        // tincan always makes the container's mounts rprivate.
-        if !["private", "rprivate"].contains(&p.as_str()) {
-            return Err(unsupported(
-                &format!("linux.rootfsPropagation {p:?}"),
-                "use rprivate",
-            ));
-        }
+        crate::propagation::parse_root(p)?;
     }
 
     Ok(())

@@ -36,6 +36,7 @@ macro_rules! reject_if_some {
     };
 }
 
+mod devices;
 mod linux;
 mod process;
 mod resources;
@@ -157,7 +158,8 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
     linux::check_hostname(spec, &namespaces)?;
     let cgroups_path = linux::cgroups_path(&linux, id)?;
     let sysctl = linux::sysctl(&linux, &namespaces)?;
-    let (limits, devices) = resources::convert(&linux)?;
+    let (limits, mut devices) = resources::convert(&linux)?;
+    let device_nodes = devices::convert(&linux, &mut devices)?;
     Ok(RunConfig {
         net: Default::default(),
         id: id.to_string(),
@@ -197,6 +199,7 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
         sysctl,
         limits,
         devices,
+        device_nodes,
         cgroups_path,
         rootfs_propagation: linux.rootfs_propagation().clone(),
         no_pivot: false,

@@ -63,9 +63,9 @@ pub(super) fn convert(linux: &Linux) -> Result<(Limits, Vec<DeviceRule>)> {
     }
     if let Some(c) = res.cpu() {
         if let Some(shares) = c.shares() {
-            // v1's shares (1024 = normal) on step 03's v2 weight scale
-            // (100 = normal), which step 03 turns back into shares on v1.
-            limits.cpu_weight = Some((shares * 100 / 1024).clamp(1, 10_000));
+            // v1's scale: step 03 writes them as they are to cpu.shares,
+            // and on v2 converts them to cpu.weight as runc does.
+            limits.cpu_shares = Some(shares);
         }
         reject_if_some!(c.idle(), "linux.resources.cpu.idle");
         reject_if_some!(c.burst(), "linux.resources.cpu.burst");

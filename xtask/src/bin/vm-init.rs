@@ -120,12 +120,14 @@ fn main() {
     }
     // Each with a filter when only some of a file's tests are about cgroups
     // (the rest need the host: podman, the network bridge, its users).
-    let on_a_mount: [(&str, &[&str]); 8] = [
+    let on_a_mount: [(&str, &[&str]); 9] = [
         ("/step05-devices", &[]),
         ("/step05-cleanup", &[]),
         ("/step05-lifecycle", &[]),
         ("/step05-run", &["kill_9"]),
         ("/step05-oci_spec", &["relative_cgroups_path"]),
+        // linux.devices in the v2 eBPF device program.
+        ("/step05-propagation", &["linux_devices"]),
         // The limits stop the bombs; the device rule lets mknod-disk through.
         (
             "/step05-escape",

@@ -31,7 +31,7 @@ pub(super) struct Binaries {
 /// Step 05's test files (`05-full-container/tests/<name>.rs`) the VM runs,
 /// as `/step05-<name>` in the initramfs; `vm-init` says which of their
 /// tests apply there.
-pub(super) const STEP05_TESTS: [&str; 9] = [
+pub(super) const STEP05_TESTS: [&str; 10] = [
     "cgroup_view",
     "devices",
     "cleanup",
@@ -41,6 +41,7 @@ pub(super) const STEP05_TESTS: [&str; 9] = [
     "escape",
     "concurrency",
     "bad_input",
+    "propagation",
 ];
 
 /// Build with `+crt-static` for [`TARGET`] and return the executables cargo

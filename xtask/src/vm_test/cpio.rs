@@ -130,12 +130,14 @@ fn rootfs_at_own_path(
 }
 
 /// The host's programs that step 05's tests copy into their test images
-/// (`05-full-container/tests/common`: `sh`, `cat`... and `ldd`, a bash
+/// (`05-full-container/tests/common`: `sh`, `cat`..., `mount`, `stat` and
+/// `mknod` for `tests/propagation.rs`, and `ldd`, a bash
 /// script, to find their libraries), and `sleep`, which a test starts
 /// itself. The VM has no disk, so they travel in the initramfs, at the
 /// host's paths, with the libraries they load.
-const HOST_PROGRAMS: [&str; 11] = [
-    "sh", "cat", "ls", "id", "hostname", "sleep", "touch", "rm", "grep", "ldd", "bash",
+const HOST_PROGRAMS: [&str; 14] = [
+    "sh", "cat", "ls", "id", "hostname", "sleep", "touch", "rm", "grep", "ldd", "bash", "mount",
+    "stat", "mknod",
 ];
 
 /// `path` with `.` and `..` taken away lexically (its directories are real
