@@ -245,3 +245,58 @@ fn terminal_and_console_socket_go_together() {
         assert_nothing_left(state.path(), "tincan-tty-bad");
     }
 }
+
+/// `tincan run -it` under a terminal of the test's own: tincan puts it in
+/// raw mode, relays both ways, copies its size, and restores it at the end.
+#[test]
+fn run_it_relays_the_callers_terminal() {
+    use nix::sys::termios::{LocalFlags, tcgetattr};
+    if !step01::testing::need_root() {
+        return;
+    }
+    let image = image("terminal-run");
+    let state = TempDir::new("state-terminal-run");
+    let size = nix::pty::Winsize {
+        ws_row: 40,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
+    let before = tcgetattr(&pty.slave).expect("tcgetattr");
+    let stdio = || std::process::Stdio::from(pty.slave.try_clone().expect("dup the slave"));
+    let id = "tincan-tty-run";
+    let mut child = std::process::Command::new(common::TINCAN)
+        .env("TINCAN_NET", "none")
+        .arg("--root")
+        .arg(state.path())
+        .args(["run", "--name", id, "--rootfs"])
+        .arg(image.path())
+        .args(["-it", "--", "/bin/sh", "-c", SCRIPT])
+        .stdin(stdio())
+        .stdout(stdio())
+        .stderr(stdio())
+        .spawn()
+        .expect("run tincan");
+    let mut text = String::new();
+    read_until(&pty.master, "120\n", &mut text);
+    std::fs::File::from(pty.master.try_clone().expect("dup"))
+        .write_all(b"hi\n")
+        .expect("type a line");
+    read_until(&pty.master, "got:hi\n", &mut text);
+    let status = child.wait().expect("wait for tincan");
+    let after = tcgetattr(&pty.slave).expect("tcgetattr");
+    assert_nothing_left(state.path(), id);
+    assert!(status.success(), "{status}: {text}");
+    assert!(text.starts_with("/dev/pts/0\n40 120\n"), "{text}");
+    assert!(
+        text.ends_with("hi\ngot:hi\n"),
+        "typed once, echoed once: {text}"
+    );
+    let cooked = LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG;
+    assert!(before.local_flags.contains(cooked));
+    assert_eq!(
+        after.local_flags, before.local_flags,
+        "the terminal is restored"
+    );
+}
