@@ -127,6 +127,15 @@ fn libpod_cgroups() -> BTreeSet<PathBuf> {
 /// The calls podman made, redacted to be the same on every run.
 fn redacted_calls(podman: &Podman) -> String {
     let log = std::fs::read_to_string(podman.dir.path().join("calls.log")).expect("calls.log");
+    // conmon's console socket is a mkdtemp(3) directory: a random suffix.
+    let log = log
+        .split(' ')
+        .map(|word| match word.strip_prefix("/tmp/conmon-term.") {
+            Some(_) => "/tmp/conmon-term.[X]",
+            None => word,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     common::redact_calls(&log, podman.dir.path())
 }
 
@@ -152,6 +161,7 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
 
     // The test image, imported as a podman image (no registry needed).
     let image = rootfs("podman");
+    common::install(image.path(), &common::which("tty"), Path::new("/bin/tty"));
     let tar = podman.dir.path().join("image.tar");
     let ok = Command::new("tar")
         .arg("-C")
@@ -180,6 +190,20 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
     // which reaps it.
     let out = run(&["/bin/sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+
+    // 2b. A terminal (`-t`): tincan sends the pty's master to conmon over
+    // `--console-socket`; the program's stdio is a terminal of its own.
+    let out = podman.command(&[
+        "run",
+        "--rm",
+        "-t",
+        "--net",
+        "none",
+        "tincan-test",
+        "/bin/tty",
+    ]);
+    assert!(out.status.success(), "podman run -t: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).replace('\r', ""), "/dev/pts/0\n");
 
     // 3. Its own pid namespace (the shell is PID 1), podman's hostname
     // (a new uts namespace), podman's pids limit read through the cgroup
@@ -231,6 +255,17 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
     );
     let out = podman.command(&["exec", &id, "/bin/sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5), "exec's exit status");
+    let out = podman.command(&["exec", "-t", &id, "/bin/tty"]);
+    assert!(
+        out.status.success(),
+        "podman exec -t: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).starts_with("/dev/pts/"),
+        "{}",
+        text(&out.stdout)
+    );
     // The container's freezer: v1's freezer hierarchy, or v2's one tree.
     let cgroup = Path::new("libpod_parent").join(format!("libpod-{id}"));
     let freezer = [
