@@ -139,6 +139,34 @@ fn redacted_calls(podman: &Podman) -> String {
     common::redact_calls(&log, podman.dir.path())
 }
 
+/// `-t`: tincan sends the pty's master to conmon over `--console-socket`;
+/// the program's stdio is a terminal of its own, for `run` and for `exec`
+/// into the running container `id`.
+fn check_terminals(podman: &Podman, id: &str) {
+    let out = podman.command(&[
+        "run",
+        "--rm",
+        "-t",
+        "--net",
+        "none",
+        "tincan-test",
+        "/bin/tty",
+    ]);
+    assert!(out.status.success(), "podman run -t: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).replace('\r', ""), "/dev/pts/0\n");
+    let out = podman.command(&["exec", "-t", id, "/bin/tty"]);
+    assert!(
+        out.status.success(),
+        "podman exec -t: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).starts_with("/dev/pts/"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -191,20 +219,6 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
     let out = run(&["/bin/sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 
-    // 2b. A terminal (`-t`): tincan sends the pty's master to conmon over
-    // `--console-socket`; the program's stdio is a terminal of its own.
-    let out = podman.command(&[
-        "run",
-        "--rm",
-        "-t",
-        "--net",
-        "none",
-        "tincan-test",
-        "/bin/tty",
-    ]);
-    assert!(out.status.success(), "podman run -t: {}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).replace('\r', ""), "/dev/pts/0\n");
-
     // 3. Its own pid namespace (the shell is PID 1), podman's hostname
     // (a new uts namespace), podman's pids limit read through the cgroup
     // mount, and podman's seccomp profile installed.
@@ -255,17 +269,7 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
     );
     let out = podman.command(&["exec", &id, "/bin/sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5), "exec's exit status");
-    let out = podman.command(&["exec", "-t", &id, "/bin/tty"]);
-    assert!(
-        out.status.success(),
-        "podman exec -t: {}",
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stdout).starts_with("/dev/pts/"),
-        "{}",
-        text(&out.stdout)
-    );
+    check_terminals(&podman, &id);
     // The container's freezer: v1's freezer hierarchy, or v2's one tree.
     let cgroup = Path::new("libpod_parent").join(format!("libpod-{id}"));
     let freezer = [
