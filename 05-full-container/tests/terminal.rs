@@ -18,6 +18,9 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixAddr};
 /// The program: its terminal's name and size, then one line read back.
 const SCRIPT: &str = "tty; stty size; read x; echo got:$x";
 
+/// [`SCRIPT`] with one more `stty size` after the line was read.
+const RESIZED: &str = "tty; stty size; read x; stty size; echo got:$x";
+
 /// The test image with `tty` and `stty` too.
 fn image(tag: &str) -> TempDir {
     let image = rootfs(tag);
@@ -247,7 +250,8 @@ fn terminal_and_console_socket_go_together() {
 }
 
 /// `tincan run -it` under a terminal of the test's own: tincan puts it in
-/// raw mode, relays both ways, copies its size, and restores it at the end.
+/// raw mode, relays both ways, copies its size (at the start and on
+/// SIGWINCH), and restores it at the end.
 #[test]
 fn run_it_relays_the_callers_terminal() {
     use nix::sys::termios::{LocalFlags, tcgetattr};
@@ -272,7 +276,7 @@ fn run_it_relays_the_callers_terminal() {
         .arg(state.path())
         .args(["run", "--name", id, "--rootfs"])
         .arg(image.path())
-        .args(["-it", "--", "/bin/sh", "-c", SCRIPT])
+        .args(["-it", "--", "/bin/sh", "-c", RESIZED])
         .stdin(stdio())
         .stdout(stdio())
         .stderr(stdio())
@@ -280,6 +284,23 @@ fn run_it_relays_the_callers_terminal() {
         .expect("run tincan");
     let mut text = String::new();
     read_until(&pty.master, "120\n", &mut text);
+    // The window grows: a terminal emulator sets the size, and the kernel
+    // sends SIGWINCH to the terminal's foreground group, tincan (which is
+    // not in a session of this pty, so the test sends the signal itself).
+    let bigger = nix::pty::Winsize {
+        ws_row: 50,
+        ws_col: 132,
+        ..size
+    };
+    // SAFETY: TIOCSWINSZ reads one `struct winsize` from `&bigger`, which
+    // lives for the call; the master is open.
+    let rc = unsafe { libc::ioctl(pty.master.as_raw_fd(), libc::TIOCSWINSZ, &bigger) };
+    assert_eq!(rc, 0, "TIOCSWINSZ");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGWINCH).expect("SIGWINCH");
+    // tincan's handler and input thread pass it on at once; the line typed
+    // next must not overtake it.
+    std::thread::sleep(Duration::from_millis(300));
     std::fs::File::from(pty.master.try_clone().expect("dup"))
         .write_all(b"hi\n")
         .expect("type a line");
@@ -290,8 +311,8 @@ fn run_it_relays_the_callers_terminal() {
     assert!(status.success(), "{status}: {text}");
     assert!(text.starts_with("/dev/pts/0\n40 120\n"), "{text}");
     assert!(
-        text.ends_with("hi\ngot:hi\n"),
-        "typed once, echoed once: {text}"
+        text.ends_with("hi\n50 132\ngot:hi\n"),
+        "typed once, echoed once, the new size inside: {text}"
     );
     let cooked = LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG;
     assert!(before.local_flags.contains(cooked));
