@@ -75,7 +75,8 @@ pub enum Command {
         /// Write the container's pid to this file.
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
-        /// Unix socket to send the terminal's file descriptor to (for `-t`).
+        /// Unix socket to send the terminal's master to, when config.json
+        /// asks for a terminal (podman's and ctr's `-t`).
         #[arg(long, value_name = "SOCKET")]
         console_socket: Option<PathBuf>,
         /// Enter the root without pivot_root (for a host whose / is the initramfs).
@@ -116,10 +117,11 @@ pub enum Command {
         /// Return as soon as the program runs, without waiting for it.
         #[arg(long, short = 'd')]
         detach: bool,
-        /// Allocate a terminal (podman exec -t): refused, not supported yet.
+        /// A terminal for the program (podman exec -t), even if the process
+        /// description asks for none.
         #[arg(long, short = 't')]
         tty: bool,
-        /// Unix socket for the terminal (with --tty): refused, not supported yet.
+        /// Unix socket to send the terminal's master to (with --tty --detach).
         #[arg(long, value_name = "SOCKET")]
         console_socket: Option<PathBuf>,
         /// Container id.
@@ -244,6 +246,7 @@ mod tests {
             "tincan --root /r --log /l --log-format json create --bundle /b --pid-file /p ctr",
             "tincan features",
             "tincan run -d --name web -- sleep 60",
+            "tincan run -it -- sh",
             "tincan ps -a",
             "tincan logs -f web",
             "tincan stop -t 3 web",

@@ -133,6 +133,8 @@ pub struct RunConfig {
     pub no_pivot: bool,
     /// `--net`, `--subnet`, `--publish` (bundles: none, the engine's job).
     pub net: crate::net::NetConfig,
+    /// A new terminal as stdio (`process.terminal`, `run -t`).
+    pub terminal: Option<crate::terminal::Terminal>,
 }
 
 impl RunConfig {

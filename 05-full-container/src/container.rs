@@ -103,12 +103,16 @@ fn run_inner(
     let fifo = gate.as_ref().map(|_| res.make_exec_fifo()).transpose()?;
     // 1. the child: step 02's Sandbox, with everything above and below.
     let joins = open_joins(config)?;
+    // The terminal's socket (an engine's, or ours): connected before the clone.
+    let console = crate::terminal::Console::prepare(config.terminal.as_ref(), true)?;
     let program = crate::privileges::program(config)?;
     let layer = res.state.overlay_dir.clone();
     let born_in = res.cgroup_dir_fd();
     let sandbox = sandbox(config, joins, gate.is_none(), born_in)
         .parent_setup(|pid| res.enter(config, pid, &notes, born_in.is_some(), explain))
         .child_setup(|| crate::rootfs::enter(config, layer.as_deref(), explain))
+        // After the pivot (the container's /dev/ptmx), while it may still mount.
+        .child_setup(|| crate::terminal::child_side(console.as_ref()))
         .child_setup(|| crate::privileges::drop(config, &filters, explain))
         .child_setup(|| explain.exec_line(config, &program));
     let child = match fifo {
@@ -116,6 +120,8 @@ fn run_inner(
         None => sandbox,
     }
     .spawn_exec(program.clone())?;
+    // The master: to the engine before `create` returns, or relayed by us.
+    let relay = crate::terminal::hand_master(console)?;
     if let Some(gate) = &gate {
         return hand_over(res, child, gate);
     }
@@ -127,6 +133,9 @@ fn run_inner(
         listeners.into_iter().for_each(|l| l.serve(net.address));
     }
     let exit = child.wait_forwarding()?;
+    if let Some(relay) = relay {
+        relay.finish();
+    }
     res.state.status = Status::Stopped;
     crate::monitor::exited(&mut res.state, Some(exit.code()));
     explain.step(

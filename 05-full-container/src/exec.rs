@@ -27,17 +27,31 @@ use crate::container::write_pid_file;
 use crate::explain::Explain;
 use crate::state::StateRoot;
 
+/// What `exec` takes besides the container and the process.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExecOptions<'a> {
+    /// Write the new process's pid here (`--pid-file`).
+    pub pid_file: Option<&'a Path>,
+    /// Return once the program runs (`--detach`).
+    pub detach: bool,
+    /// A terminal, even if the process description has none (`--tty`).
+    pub tty: bool,
+    /// Send the terminal's master here (`--console-socket`).
+    pub console_socket: Option<&'a Path>,
+}
+
 // ANCHOR: exec
-/// `tincan exec --process P [--pid-file F] [--detach] ID`: run the OCI
-/// process description `P` inside container `ID`. Returns the program's
-/// exit status, or 0 at once with `--detach`.
-pub fn exec(
-    root: &StateRoot,
-    id: &str,
-    process: &Path,
-    pid_file: Option<&Path>,
-    detach: bool,
-) -> Result<i32> {
+/// `tincan exec --process P [--pid-file F] [--detach] [--tty
+/// [--console-socket S]] ID`: run the OCI process description `P` inside
+/// container `ID`. Returns the program's exit status, or 0 at once with
+/// `--detach`.
+pub fn exec(root: &StateRoot, id: &str, process: &Path, options: ExecOptions) -> Result<i32> {
+    let ExecOptions {
+        pid_file,
+        detach,
+        tty,
+        console_socket,
+    } = options;
     let state = root.load(id)?;
     let init = state
         .init
@@ -47,9 +61,19 @@ pub fn exec(
         format!("container {id:?} was not created from a bundle (`tincan create`)")
     })?;
     // The container's own config.json with the new process in it: the
-    // same conversion (and the same refusals: a terminal, AppArmor...)
-    // as for the first process, and the container's seccomp profile.
-    let config = exec_config(bundle, id, process)?;
+    // same conversion (and the same refusals: AppArmor...) as for the
+    // first process, and the container's seccomp profile.
+    let mut config = exec_config(bundle, id, process)?;
+    if tty && config.terminal.is_none() {
+        config.terminal = Some(Default::default());
+    }
+    crate::terminal::check(config.terminal.is_some(), console_socket, detach)?;
+    if let Some(terminal) = &mut config.terminal {
+        terminal.socket = console_socket.map(Path::to_path_buf);
+    }
+    // No /dev/console bind: that is the first process's, and a mount here
+    // would change the container for everyone in it.
+    let console = crate::terminal::Console::prepare(config.terminal.as_ref(), false)?;
     let filters = crate::seccomp::compile(&config.seccomp)?;
     let kinds: Namespaces = config.namespaces.iter().map(|n| n.kind).collect();
     let joins = step02::join::open_of(nix::unistd::Pid::from_raw(init.pid), &kinds)?;
@@ -74,9 +98,11 @@ pub fn exec(
         .child_setup(|| {
             nix::unistd::chdir(&config.cwd)
                 .with_context(|| format!("chdir {}", config.cwd.display()))?;
+            crate::terminal::child_side(console.as_ref())?;
             crate::privileges::drop(&config, &filters, Explain(false))
         })
         .spawn_exec(crate::privileges::program(&config)?)?;
+    let relay = crate::terminal::hand_master(console)?;
     if let Some(file) = pid_file {
         write_pid_file(file, child.pid().as_raw())?;
     }
@@ -85,7 +111,11 @@ pub fn exec(
         child.detach();
         return Ok(0);
     }
-    Ok(child.wait()?.code())
+    let exit = child.wait()?;
+    if let Some(relay) = relay {
+        relay.finish();
+    }
+    Ok(exit.code())
 }
 // ANCHOR_END: exec
 

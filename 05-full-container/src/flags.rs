@@ -90,6 +90,12 @@ pub struct RunFlags {
     /// Drop a capability from Docker's default set (repeatable; ALL for all).
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// A terminal for the program (`-it` as in docker): tincan relays it.
+    #[arg(long, short = 't')]
+    pub tty: bool,
+    /// Keep stdin attached. It always is (accepted for docker's `-it`).
+    #[arg(long, short = 'i')]
+    pub interactive: bool,
     /// The command and its arguments (after `--`).
     // Position 2: the CLI's optional bundle id is position 1.
     #[arg(index = 2, last = true, value_name = "CMD")]
@@ -218,6 +224,7 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         device_nodes: Vec::new(),
         no_pivot: false,
         net,
+        terminal: flags.tty.then(Default::default),
     })
 }
 // ANCHOR_END: from_flags

@@ -25,7 +25,8 @@
 //! [`lifecycle`] has the OCI verbs (`create`, `start`, `kill`, `delete`,
 //! `state`, `pause`) engines call, and [`exec`] enters a running container;
 //! [`monitor`] runs containers detached and watches them (`run -d`, `ps`,
-//! `logs`, `stats`, `top`, `stop`, `rm`).
+//! `logs`, `stats`, `top`, `stop`, `rm`); [`terminal`] gives a process a
+//! terminal of its own (`run -t`, and `--console-socket` for engines).
 //! [`state`] records what each container owns, so that a `kill -9`'d tincan
 //! leaves nothing behind after the next command; [`escape`] holds the
 //! attempts that prove it all.
@@ -61,6 +62,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod state;
 pub mod syscalls;
+pub mod terminal;
 
 pub use flags::{RunFlags, config_from_flags};
 pub use image::{image_cache_dir, unpack_image};

@@ -32,15 +32,25 @@ pub struct CreateOptions<'a> {
     pub pid_file: Option<&'a Path>,
     /// Enter the root without pivot_root (`--no-pivot`).
     pub no_pivot: bool,
+    /// Send the terminal's master here (`--console-socket`).
+    pub console_socket: Option<&'a Path>,
 }
 
 // ANCHOR: create
-/// `tincan create --bundle B [--pid-file F] [--no-pivot] ID`.
+/// `tincan create --bundle B [--pid-file F] [--console-socket S] [--no-pivot] ID`.
 pub fn create(root: &StateRoot, bundle: &Path, id: &str, options: CreateOptions) -> Result<()> {
-    let CreateOptions { pid_file, no_pivot } = options;
+    let CreateOptions {
+        pid_file,
+        no_pivot,
+        console_socket,
+    } = options;
     // Everything is validated before the fork: bad input is one line here.
     let mut config = crate::oci::load(bundle, id)?;
     config.no_pivot = no_pivot;
+    crate::terminal::check(config.terminal.is_some(), console_socket, true)?;
+    if let Some(terminal) = &mut config.terminal {
+        terminal.socket = console_socket.map(Path::to_path_buf);
+    }
     let bundle = bundle
         .canonicalize()
         .with_context(|| format!("resolve {}", bundle.display()))?;

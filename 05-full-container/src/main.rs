@@ -65,38 +65,36 @@ fn main() -> std::process::ExitCode {
             console_socket,
             no_pivot,
             id,
-        } => match console_socket {
-            Some(_) => Err(anyhow::anyhow!(
-                "--console-socket (a terminal, podman's -t) is not supported yet; run without -t"
-            )),
-            None => {
-                let options = step05::lifecycle::CreateOptions {
-                    pid_file: pid_file.as_deref(),
-                    no_pivot,
-                };
-                step05::lifecycle::create(&root, &bundle, &id, options)
-            }
-        },
+        } => {
+            let options = step05::lifecycle::CreateOptions {
+                pid_file: pid_file.as_deref(),
+                no_pivot,
+                console_socket: console_socket.as_deref(),
+            };
+            step05::lifecycle::create(&root, &bundle, &id, options)
+        }
         Command::Start { id } => step05::lifecycle::start(&root, &id),
         Command::Kill { id, signal } => step05::lifecycle::kill(&root, &id, &signal),
         Command::Delete { force, id } => step05::lifecycle::delete(&root, &id, force),
-        Command::Exec { tty: true, .. }
-        | Command::Exec {
-            console_socket: Some(_),
-            ..
-        } => Err(anyhow::anyhow!(
-            "--tty/--console-socket (a terminal, podman exec -t) is not supported yet; run without -t"
-        )),
         Command::Exec {
             process,
             pid_file,
             detach,
+            tty,
+            console_socket,
             id,
-            ..
-        } => match step05::exec::exec(&root, &id, &process, pid_file.as_deref(), detach) {
-            Ok(status) => return std::process::ExitCode::from(status as u8),
-            Err(e) => Err(e),
-        },
+        } => {
+            let options = step05::exec::ExecOptions {
+                pid_file: pid_file.as_deref(),
+                detach,
+                tty,
+                console_socket: console_socket.as_deref(),
+            };
+            match step05::exec::exec(&root, &id, &process, options) {
+                Ok(status) => return std::process::ExitCode::from(status as u8),
+                Err(e) => Err(e),
+            }
+        }
         Command::Pause { id } => step05::lifecycle::freeze(&root, &id, true),
         Command::Resume { id } => step05::lifecycle::freeze(&root, &id, false),
         Command::State { id } => step05::lifecycle::state_json(&root, &id)
@@ -148,6 +146,8 @@ fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
         _ => step05::config_from_flags(&args.flags)?,
     };
     config.no_pivot = args.no_pivot;
+    // tincan holds the terminal itself; detached, nobody would.
+    step05::terminal::check(config.terminal.is_some(), None, args.detach)?;
     if args.detach {
         let id = step05::monitor::detach::run(&config, root)?;
         println!("{id}");

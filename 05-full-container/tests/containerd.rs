@@ -126,6 +126,39 @@ impl Containerd {
         self.ctr(&all)
     }
 
+    /// [`Containerd::run`] with a terminal: `ctr run -t` puts its own
+    /// terminal in raw mode, so it gets one, a pty of the test's. Returns
+    /// whether ctr succeeded and what it printed there (`\r\n` as `\n`).
+    fn run_on_a_terminal(&self, args: &[&str]) -> (bool, String) {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let stdio = || Stdio::from(pty.slave.try_clone().expect("dup the slave"));
+        let d = self.dir.path();
+        let mut child = Command::new("ctr")
+            .arg("--address")
+            .arg(d.join("containerd.sock"))
+            .args(["run", "--runc-binary"])
+            .arg(&self.runtime)
+            .arg("--runc-root")
+            .arg(d.join("runc-root"))
+            .arg("--fifo-dir")
+            .arg(d.join("fifo"))
+            .args(args)
+            .stdin(stdio())
+            .stdout(stdio())
+            .stderr(stdio())
+            .spawn()
+            .expect("run ctr");
+        // Ours goes, so that the master reads end-of-file (EIO) once ctr exits.
+        drop(pty.slave);
+        let mut master = std::fs::File::from(pty.master);
+        let (mut seen, mut buf) = (Vec::new(), [0u8; 1024]);
+        while let Ok(n @ 1..) = std::io::Read::read(&mut master, &mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let ok = child.wait().expect("wait for ctr").success();
+        (ok, text(&seen).replace('\r', ""))
+    }
+
     /// The container state directories tincan keeps for this containerd.
     fn tincan_states(&self) -> Vec<PathBuf> {
         let root = self.dir.path().join("runc-root").join(NAMESPACE);
@@ -226,6 +259,17 @@ fn containerd_runs_containers_with_tincan_and_leaves_nothing() {
         "exit 3",
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    // A terminal: the shim's console socket gets the master from tincan.
+    let (ok, out) = containerd.run_on_a_terminal(&[
+        "--rm",
+        "-t",
+        "--rootfs",
+        &rootfs,
+        "tincan-ctr-tty",
+        "/bin/tty",
+    ]);
+    assert!(ok, "ctr run -t: {out}");
+    assert_eq!(out, "/dev/pts/0\n");
 
     // 2. A detached container; exec joins it and sees its PID 1.
     let id = "tincan-ctr-sleep";

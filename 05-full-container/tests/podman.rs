@@ -106,7 +106,44 @@ fn libpod_cgroups() -> BTreeSet<PathBuf> {
 /// The calls podman made, redacted to be the same on every run.
 fn redacted_calls(podman: &Podman) -> String {
     let log = std::fs::read_to_string(podman.dir.path().join("calls.log")).expect("calls.log");
+    // conmon's console socket is a mkdtemp(3) directory: a random suffix.
+    let log = log
+        .split(' ')
+        .map(|word| match word.strip_prefix("/tmp/conmon-term.") {
+            Some(_) => "/tmp/conmon-term.[X]",
+            None => word,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     common::redact_calls(&log, podman.dir.path())
+}
+
+/// `-t`: tincan sends the pty's master to conmon over `--console-socket`;
+/// the program's stdio is a terminal of its own, for `run` and for `exec`
+/// into the running container `id`.
+fn check_terminals(podman: &Podman, id: &str) {
+    let out = podman.command(&[
+        "run",
+        "--rm",
+        "-t",
+        "--net",
+        "none",
+        "tincan-test",
+        "/bin/tty",
+    ]);
+    assert!(out.status.success(), "podman run -t: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).replace('\r', ""), "/dev/pts/0\n");
+    let out = podman.command(&["exec", "-t", id, "/bin/tty"]);
+    assert!(
+        out.status.success(),
+        "podman exec -t: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).starts_with("/dev/pts/"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -131,6 +168,7 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
 
     // The test image, imported as a podman image (no registry needed).
     let image = rootfs("podman");
+    common::install(image.path(), &common::which("tty"), Path::new("/bin/tty"));
     let tar = podman.dir.path().join("image.tar");
     let ok = Command::new("tar")
         .arg("-C")
@@ -210,6 +248,7 @@ fn podman_runs_containers_with_tincan_and_leaves_nothing() {
     );
     let out = podman.command(&["exec", &id, "/bin/sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5), "exec's exit status");
+    check_terminals(&podman, &id);
     // The container's freezer: v1's freezer hierarchy, or v2's one tree.
     let cgroup = Path::new("libpod_parent").join(format!("libpod-{id}"));
     let freezer = [

@@ -203,6 +203,7 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
         cgroups_path,
         rootfs_propagation: linux.rootfs_propagation().clone(),
         no_pivot: false,
+        terminal: process.terminal,
     })
 }
 // ANCHOR_END: convert

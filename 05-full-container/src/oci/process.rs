@@ -8,6 +8,7 @@ use oci_spec::runtime::{PosixRlimitType, Spec};
 use super::unsupported;
 use crate::capabilities::{self, CapabilitySet, ProcessCapabilities};
 use crate::config::Rlimit;
+use crate::terminal::{Size, Terminal};
 
 /// The `process` section, checked and converted.
 pub(super) struct ProcessPart {
@@ -22,6 +23,7 @@ pub(super) struct ProcessPart {
     pub no_new_privileges: bool,
     pub rlimits: Vec<Rlimit>,
     pub oom_score_adj: Option<i32>,
+    pub terminal: Option<Terminal>,
 }
 
 /// Convert `process`, refusing what tincan cannot do.
@@ -30,13 +32,7 @@ pub(super) fn convert(spec: &Spec) -> Result<ProcessPart> {
         .process()
         .as_ref()
         .context("process: missing; tincan run needs a process to start")?;
-    if process.terminal().unwrap_or(false) {
-        return Err(unsupported(
-            "process.terminal=true",
-            "set it to false (tincan cannot allocate a pty yet)",
-        ));
-    }
-    reject_if_some!(process.console_size(), "process.consoleSize");
+    let terminal = terminal(process)?;
     reject_if_some!(process.command_line(), "process.commandLine");
     reject_if_some!(process.apparmor_profile(), "process.apparmorProfile");
     reject_if_some!(process.selinux_label(), "process.selinuxLabel");
@@ -108,7 +104,31 @@ pub(super) fn convert(spec: &Spec) -> Result<ProcessPart> {
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
         rlimits,
         oom_score_adj: process.oom_score_adj(),
+        terminal,
     })
+}
+
+/// `terminal` and `consoleSize`, which the spec says to ignore without a
+/// terminal. Where the master goes is the caller's to say.
+fn terminal(process: &oci_spec::runtime::Process) -> Result<Option<Terminal>> {
+    if !process.terminal().unwrap_or(false) {
+        return Ok(None);
+    }
+    let size = match process.console_size() {
+        None => None,
+        Some(size) => {
+            let fit = |n: u64, what: &str| {
+                u16::try_from(n).with_context(|| {
+                    format!("process.consoleSize.{what} {n} is above a terminal's 65535")
+                })
+            };
+            Some(Size {
+                rows: fit(size.height(), "height")?,
+                cols: fit(size.width(), "width")?,
+            })
+        }
+    };
+    Ok(Some(Terminal { size, socket: None }))
 }
 
 fn cap_set(set: &Option<oci_spec::runtime::Capabilities>, which: &str) -> Result<CapabilitySet> {

@@ -76,7 +76,6 @@ fn unknown_properties_are_ignored_as_the_spec_says() {
 #[test]
 fn unsupported_fields_are_rejected_never_ignored() {
     let cases: &[(&str, Value)] = &[
-        ("/process/terminal", Value::Bool(true)),
         (
             "/linux/seccomp",
             serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/agent.sock"}),
