@@ -50,7 +50,7 @@ pub fn exec(
     // same conversion (and the same refusals: a terminal, AppArmor...)
     // as for the first process, and the container's seccomp profile.
     let config = exec_config(bundle, id, process)?;
-    let filters = crate::seccomp::compile(&config.seccomp)?;
+    let filters = crate::seccomp::compile(&config.seccomp, &config.capabilities.bounding)?;
     let kinds: Namespaces = config.namespaces.iter().map(|n| n.kind).collect();
     let joins = step02::join::open_of(nix::unistd::Pid::from_raw(init.pid), &kinds)?;
     let mut sandbox = joins
