@@ -38,7 +38,7 @@ pub const ALLOWED: &[Group] = &[
         ],
     },
     Group {
-        why: "names and metadata: directories, links, permissions, times (the kernel checks ownership)",
+        why: "names and metadata: directories, links, owners, modes, times (the kernel checks)",
         calls: &[
             "stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "access",
             "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "getdents", "getdents64",
@@ -57,13 +57,13 @@ pub const ALLOWED: &[Group] = &[
         ],
     },
     Group {
-        why: "waiting for events: every event loop, shell and server",
+        why: "pipes and waiting for events: every shell, event loop and server",
         calls: &[
-            "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
-            "epoll_ctl_old", "epoll_wait", "epoll_wait_old", "epoll_pwait", "epoll_pwait2",
-            "eventfd", "eventfd2", "inotify_init", "inotify_init1", "inotify_add_watch",
-            "inotify_rm_watch", "fanotify_mark", "signalfd", "signalfd4", "timerfd_create",
-            "timerfd_settime", "timerfd_gettime",
+            "pipe", "pipe2", "poll", "ppoll", "select", "pselect6", "epoll_create",
+            "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_wait", "epoll_wait_old",
+            "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "inotify_init", "inotify_init1",
+            "inotify_add_watch", "inotify_rm_watch", "fanotify_mark", "signalfd", "signalfd4",
+            "timerfd_create", "timerfd_settime", "timerfd_gettime",
         ],
     },
     Group {
@@ -74,7 +74,7 @@ pub const ALLOWED: &[Group] = &[
         ],
     },
     Group {
-        why: "memory: map, protect and lock the process's own pages (the memory cgroup limits them)",
+        why: "memory: map, protect and lock its own pages (the memory cgroup limits them)",
         calls: &[
             "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore", "msync", "mlock",
             "mlock2", "munlock", "mlockall", "munlockall", "remap_file_pages", "membarrier",
@@ -116,7 +116,7 @@ pub const ALLOWED: &[Group] = &[
         ],
     },
     Group {
-        why: "scheduling and limits: priorities, CPU affinity, rlimits (the cgroup still caps them)",
+        why: "scheduling and limits: priorities, CPU affinity, rlimits (the cgroup caps them)",
         calls: &[
             "sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam",
             "sched_setparam", "sched_getscheduler", "sched_setscheduler", "sched_getattr",

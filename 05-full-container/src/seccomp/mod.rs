@@ -152,7 +152,8 @@ pub fn compile_default(arch: TargetArch, bounding: &CapabilitySet) -> Result<Fil
         .collect::<Result<_>>()?;
     let instructions: usize = programs.iter().map(Vec::len).sum();
     let summary = format!(
-        "allowlist of {listed} calls ({unconditional} for every container, {by_caps} for its capabilities),          anything else EPERM; clone {}, clone3 {}; {instructions} BPF instructions",
+        "allowlist of {listed} calls ({unconditional} for every container, {by_caps} for its capabilities), \
+         anything else EPERM; clone {}, clone3 {}; {instructions} BPF instructions",
         if admin {
             "allowed"
         } else {
