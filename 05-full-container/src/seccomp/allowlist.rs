@@ -12,6 +12,7 @@
 use caps::Capability;
 use seccompiler::TargetArch;
 
+// ANCHOR: allowed
 /// Calls allowed together, and why a container needs them.
 pub struct Group {
     /// Why these calls are safe and needed.
@@ -20,7 +21,6 @@ pub struct Group {
     pub calls: &'static [&'static str],
 }
 
-// ANCHOR: allowed
 /// Allowed to every container, whatever its capabilities. Each call still
 /// meets the kernel's own checks: `chown` needs `CAP_CHOWN`, `setuid` needs
 /// `CAP_SETUID`, `mknod` the device cgroup's consent, `adjtimex` can only
@@ -48,6 +48,7 @@ pub const ALLOWED: &[Group] = &[
             "umask", "utime", "utimes", "utimensat", "futimesat", "name_to_handle_at",
         ],
     },
+    // ANCHOR_END: allowed
     Group {
         why: "extended attributes: ACLs, file capabilities, security labels",
         calls: &[
@@ -158,7 +159,6 @@ pub const ALLOWED: &[Group] = &[
         calls: &["clone", "clone3", "personality", "socket"],
     },
 ];
-// ANCHOR_END: allowed
 
 // ANCHOR: arch_specific
 /// Calls only one architecture has, and needs.
