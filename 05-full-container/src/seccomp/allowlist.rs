@@ -143,7 +143,7 @@ pub const ALLOWED: &[Group] = &[
         ],
     },
     Group {
-        why: "the machine, as the namespaces show it; ioctl is checked by each device",
+        why: "the machine: as the namespaces show it; ioctl is checked by each device",
         calls: &["uname", "sysinfo", "getrandom", "ioctl"],
     },
     Group {
@@ -166,8 +166,7 @@ pub const ARCH_SPECIFIC: &[(TargetArch, &[&str], &str)] = &[
     (
         TargetArch::x86_64,
         &["arch_prctl", "modify_ldt"],
-        "x86_64 sets a thread's FS base with arch_prctl (every program's start-up); \
-         modify_ldt serves 16-bit code (wine, old runtimes)",
+        "arch_prctl sets a thread's FS base (every program's start-up); modify_ldt, 16-bit code",
     ),
     // aarch64 needs nothing of its own: Docker's arm group (cacheflush,
     // set_tls, arm_fadvise64_64...) names 32-bit ARM calls only.
@@ -247,6 +246,72 @@ pub const PERSONALITIES: &[(u64, &str)] = &[
 /// hypervisor or the host across every network namespace.
 pub const REFUSED_SOCKET_FAMILY: (u64, &str) = (libc::AF_VSOCK as u64, "AF_VSOCK");
 // ANCHOR_END: argument_rules
+
+// ANCHOR: listing
+/// The `tincan seccomp` listing: the default profile for `arch` and a
+/// container whose bounding set is `bounding`, one row per group, with the
+/// number of calls it allows on that architecture.
+pub fn listing(arch: TargetArch, bounding: &crate::capabilities::CapabilitySet) -> String {
+    let count = |calls: &[&str]| {
+        calls
+            .iter()
+            .filter(|n| crate::syscalls::number_on(arch, n).is_some())
+            .count()
+            .to_string()
+    };
+    let mut table = step01::report::Table::new(["allowed", "calls", "why, or what decides"]);
+    for group in ALLOWED.iter().filter(|g| !g.calls.contains(&"clone")) {
+        let (name, why) = group.why.split_once(": ").unwrap_or((group.why, ""));
+        table.row([name.to_string(), count(group.calls), why.to_string()]);
+    }
+    for (on, calls, why) in ARCH_SPECIFIC.iter().filter(|(a, _, _)| *a == arch) {
+        table.row([format!("{on:?} only"), count(calls), why.to_string()]);
+    }
+    let admin = bounding.contains(&Capability::CAP_SYS_ADMIN);
+    let rules = [
+        (
+            "clone",
+            if admin {
+                "any flags (CAP_SYS_ADMIN)"
+            } else {
+                "only without CLONE_NEW* flags"
+            },
+        ),
+        (
+            "clone3",
+            if admin {
+                "allowed (CAP_SYS_ADMIN)"
+            } else {
+                "answers ENOSYS: glibc falls back to clone"
+            },
+        ),
+        ("personality", "PER_LINUX, PER_LINUX32, UNAME26, or a query"),
+        ("socket", "any family but AF_VSOCK"),
+    ];
+    for (call, rule) in rules {
+        table.row([call.to_string(), "1".to_string(), rule.to_string()]);
+    }
+    for (cap, calls) in BY_CAPABILITY {
+        let name = cap.to_string();
+        let held = if bounding.contains(cap) {
+            "held: allowed"
+        } else {
+            "not held: EPERM"
+        };
+        let mut names = calls.iter().take(4).copied().collect::<Vec<_>>().join(" ");
+        if calls.len() > 4 {
+            names.push_str(" ...");
+        }
+        table.row([
+            format!("with {name}"),
+            count(calls),
+            format!("{held} ({names})"),
+        ]);
+    }
+    table.row(["anything else", "-", "EPERM (Operation not permitted)"]);
+    table.render()
+}
+// ANCHOR_END: listing
 
 #[cfg(test)]
 mod tests {

@@ -165,6 +165,15 @@ pub fn compile_default(arch: TargetArch, bounding: &CapabilitySet) -> Result<Fil
 }
 // ANCHOR_END: compile
 
+/// `tincan seccomp`: the default profile of a container with Docker's
+/// capabilities plus `cap_add`, on this machine's architecture.
+pub fn listing(cap_add: &[String]) -> Result<String> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|e| anyhow::anyhow!("seccomp: unsupported architecture: {e}"))?;
+    let bounding = crate::capabilities::with_changes(cap_add, &[])?;
+    Ok(allowlist::listing(arch, &bounding))
+}
+
 /// The number of `name` on `arch`, for the calls every architecture has.
 fn number(arch: TargetArch, name: &str) -> Result<i64> {
     crate::syscalls::number_on(arch, name)
