@@ -25,7 +25,10 @@ fn seccomp_listing_follows_the_capabilities() {
     // Docker's default set holds CAP_SYS_CHROOT and nothing else of the gated ones.
     assert_eq!(text.matches("held: allowed").count(), 1, "{text}");
     assert!(text.contains("only without CLONE_NEW* flags"), "{text}");
-    let admin = stdout(&tincan(state.path(), &["seccomp", "--cap-add", "SYS_ADMIN"]));
+    let admin = stdout(&tincan(
+        state.path(),
+        &["seccomp", "--cap-add", "SYS_ADMIN"],
+    ));
     assert!(admin.contains("held: allowed (mount "), "{admin}");
     assert!(admin.contains("any flags (CAP_SYS_ADMIN)"), "{admin}");
     insta::assert_snapshot!("step05_seccomp_listing", text);
