@@ -37,6 +37,8 @@ pub const COMMANDS: &[&str] = &[
     "fork-bomb",
     "crash",
     "escape-chroot",
+    "syscall",
+    "thread",
 ];
 
 /// The target triple the toolbox is built for. Naming it explicitly keeps

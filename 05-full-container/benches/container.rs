@@ -67,9 +67,12 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500));
     group.bench_function("seccomp_compile", |b| {
-        b.iter(|| compile(&Profile::Default).expect("compile"))
+        b.iter(|| {
+            compile(&Profile::Default, &step05::capabilities::docker_default()).expect("compile")
+        })
     });
-    let filters = compile(&Profile::Default).expect("compile");
+    let filters =
+        compile(&Profile::Default, &step05::capabilities::docker_default()).expect("compile");
     group.bench_function("fork_exit", |b| b.iter(|| fork_and_wait(None)));
     group.bench_function("fork_seccomp_exit", |b| {
         b.iter(|| fork_and_wait(Some(&filters)))

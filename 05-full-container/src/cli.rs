@@ -55,6 +55,13 @@ pub enum Command {
     },
     /// List every capability, which ones Docker keeps, and which this host has.
     Capabilities,
+    /// Print tincan's default seccomp profile for this machine: the groups of
+    /// allowed calls, the argument rules, the calls a capability opens.
+    Seccomp {
+        /// Add a capability to Docker's default set first (`--cap-add SYS_ADMIN`).
+        #[arg(long = "cap-add", value_name = "CAP")]
+        cap_add: Vec<String>,
+    },
     /// Print the OCI runtime features document (what tincan supports), as JSON.
     Features,
     /// Remove leftovers of containers whose tincan process died.

@@ -74,7 +74,7 @@ fn run_inner(
     // first, so that one arriving during set-up is forwarded once the
     // container runs instead of killing tincan half-way.
     step01::signals::catch(&step01::signals::FORWARDED)?;
-    let filters = crate::seccomp::compile(&config.seccomp)?;
+    let filters = crate::seccomp::compile(&config.seccomp, &config.capabilities.bounding)?;
     // Published ports are bound first: a port in use fails with nothing made.
     let listeners = crate::net::bridge::bind_published(&config.net)?;
     let with_hosts;

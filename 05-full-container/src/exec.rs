@@ -74,7 +74,7 @@ pub fn exec(root: &StateRoot, id: &str, process: &Path, options: ExecOptions) ->
     // No /dev/console bind: that is the first process's, and a mount here
     // would change the container for everyone in it.
     let console = crate::terminal::Console::prepare(config.terminal.as_ref(), false)?;
-    let filters = crate::seccomp::compile(&config.seccomp)?;
+    let filters = crate::seccomp::compile(&config.seccomp, &config.capabilities.bounding)?;
     let kinds: Namespaces = config.namespaces.iter().map(|n| n.kind).collect();
     let joins = step02::join::open_of(nix::unistd::Pid::from_raw(init.pid), &kinds)?;
     let mut sandbox = joins

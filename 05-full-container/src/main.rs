@@ -45,6 +45,8 @@ fn main() -> std::process::ExitCode {
         Command::Spec { bundle } => step05::spec(&bundle.unwrap_or_else(|| ".".into()), &mut out),
         Command::Capabilities => step05::capabilities::listing()
             .and_then(|text| out.write_all(text.as_bytes()).map_err(Into::into)),
+        Command::Seccomp { cap_add } => step05::seccomp::listing(&cap_add)
+            .and_then(|text| out.write_all(text.as_bytes()).map_err(Into::into)),
         Command::Features => {
             step05::features::json().and_then(|json| writeln!(out, "{json}").map_err(Into::into))
         }

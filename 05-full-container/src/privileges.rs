@@ -16,7 +16,7 @@ use nix::sys::stat::Mode;
 use crate::capabilities;
 use crate::config::RunConfig;
 use crate::explain::Explain;
-use crate::seccomp::{DENIED, Filters};
+use crate::seccomp::Filters;
 
 // ANCHOR: drop
 /// Steps 5 and 6 of `tincan run`, in the process that is about to become
@@ -57,18 +57,7 @@ pub fn drop(config: &RunConfig, filters: &Filters, explain: Explain) -> Result<(
     if !filter_first {
         filters.install()?;
     }
-    explain.step(
-        "6",
-        if filters.is_unconfined() {
-            "seccomp: unconfined (no filter)".to_string()
-        } else {
-            format!(
-                "seccomp: {} BPF instructions, {} calls refused with EPERM, clone3 answers ENOSYS",
-                filters.instructions(),
-                DENIED.len()
-            )
-        },
-    );
+    explain.step("6", format_args!("seccomp: {}", filters.summary()));
     if let Some(mask) = config.umask {
         nix::sys::stat::umask(Mode::from_bits_truncate(mask));
     }

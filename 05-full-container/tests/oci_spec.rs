@@ -33,8 +33,9 @@ fn read(out: &Path, file: &str) -> String {
         .to_string()
 }
 
-/// The line `NoNewPrivs:` of /proc/self/status, written to /out/nnp.
-const NNP: &str = "grep NoNewPrivs /proc/self/status > /out/nnp";
+/// The lines `NoNewPrivs:` and `Seccomp:` of /proc/self/status, written to
+/// /out/nnp: the flag as configured, and the filter in force (2) either way.
+const NNP: &str = "grep -e NoNewPrivs -e 'Seccomp:' /proc/self/status > /out/nnp";
 
 #[test]
 fn runc_spec_ambient_capabilities_and_unknown_properties_are_accepted() {
@@ -82,7 +83,10 @@ fn no_new_privileges_is_what_the_config_says_also_with_seccomp() {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}]
     });
-    for (nnp, expected) in [(false, "NoNewPrivs:\t0"), (true, "NoNewPrivs:\t1")] {
+    for (nnp, expected) in [
+        (false, "NoNewPrivs:\t0\nSeccomp:\t2"),
+        (true, "NoNewPrivs:\t1\nSeccomp:\t2"),
+    ] {
         let out = TempDir::new(&format!("out-oci-nnp-{nnp}"));
         let b = bundle("oci-nnp", image.path(), out.path(), NNP, |json| {
             json["process"]["noNewPrivileges"] = nnp.into();

@@ -1,6 +1,9 @@
 //! The seccomp filter, for real: a forked child installs it and then makes
 //! the system calls it should refuse, and some it must allow.
 
+mod common;
+
+use common::{TempDir, stderr, stdout, tincan};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 use step05::seccomp::{Profile, compile};
@@ -14,6 +17,10 @@ const CHECKS: &[&str] = &[
     "clone(CLONE_NEWUSER) refused with EPERM",
     "clone3 answered ENOSYS",
     "mount refused with EPERM",
+    "syscall 1000 (no such call) refused with EPERM, not ENOSYS",
+    "cachestat (not in the allowlist) refused with EPERM",
+    "personality(ADDR_NO_RANDOMIZE) refused with EPERM",
+    "socket(AF_VSOCK) refused with EPERM",
     "getpid allowed",
     "fork (clone without namespace flags) allowed",
 ];
@@ -72,6 +79,17 @@ fn child_checks(confined: bool) -> i32 {
         let unshare_errno = if unshare < 0 { errno() } else { 0 };
         let clone3 = libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0);
         let clone3_errno = if clone3 < 0 { errno() } else { 0 };
+        // A number no kernel has yet: without a filter, ENOSYS.
+        let future = libc::syscall(1000, 0, 0, 0);
+        let future_errno = if future < 0 { errno() } else { 0 };
+        // cachestat (Linux 6.5) on fd -1: without a filter EBADF (or ENOSYS before 6.5).
+        let cachestat = libc::syscall(451, -1, 0, 0, 0);
+        let cachestat_errno = if cachestat < 0 { errno() } else { 0 };
+        // Switching address-space randomisation off: refused by the argument rule.
+        let persona = libc::personality(0x0040000);
+        let persona_errno = if persona < 0 { errno() } else { 0 };
+        let vsock = libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM, 0);
+        let vsock_errno = if vsock < 0 { errno() } else { libc::close(vsock); 0 };
         let pid = libc::syscall(libc::SYS_getpid);
         let fork = libc::fork();
         if fork == 0 {
@@ -87,13 +105,22 @@ fn child_checks(confined: bool) -> i32 {
             clone_errno == libc::EPERM,
             clone3_errno == libc::ENOSYS,
             mount_errno == libc::EPERM,
+            future_errno == libc::EPERM,
+            cachestat_errno == libc::EPERM,
+            persona_errno == libc::EPERM,
+            vsock_errno == libc::EPERM,
             pid > 0,
             fork > 0,
         ]
     };
-    // Unconfined, the first six must NOT be refused by a filter; the last two work either way.
+    // Unconfined, all but the last two must NOT be refused by a filter;
+    // the last two work either way.
     for (i, refused) in results.iter().enumerate() {
-        let expected = if i >= 6 { true } else { confined };
+        let expected = if i >= results.len() - 2 {
+            true
+        } else {
+            confined
+        };
         if *refused != expected {
             return i as i32 + 1;
         }
@@ -102,7 +129,8 @@ fn child_checks(confined: bool) -> i32 {
 }
 
 fn run_in_child(profile: Profile) -> i32 {
-    let filters = compile(&profile).expect("compile the filter in the parent");
+    let filters = compile(&profile, &step05::capabilities::docker_default())
+        .expect("compile the filter in the parent");
     // SAFETY: the child only installs the precompiled filter (no allocation),
     // makes raw system calls and calls _exit.
     match unsafe { fork() }.expect("fork") {
@@ -137,7 +165,7 @@ fn describe(code: i32) -> &'static str {
 }
 
 #[test]
-fn default_filter_refuses_dangerous_calls_and_allows_ordinary_ones() {
+fn default_allowlist_refuses_unlisted_calls_and_allows_ordinary_ones() {
     let code = run_in_child(Profile::Default);
     assert_eq!(code, 0, "failed check: {}", describe(code));
 }
@@ -161,7 +189,11 @@ fn unconfined_lets_the_same_calls_reach_the_kernel() {
 fn run_oci_in_child(profile: serde_json::Value, checks: fn() -> i32) -> i32 {
     let profile: oci_spec::runtime::LinuxSeccomp =
         serde_json::from_value(profile).expect("a valid OCI seccomp profile");
-    let filters = compile(&Profile::Oci(Box::new(profile))).expect("compile the OCI profile");
+    let filters = compile(
+        &Profile::Oci(Box::new(profile)),
+        &step05::capabilities::docker_default(),
+    )
+    .expect("compile the OCI profile");
     // SAFETY: the child only installs the precompiled filter, makes raw
     // system calls and calls _exit.
     match unsafe { fork() }.expect("fork") {
@@ -244,4 +276,113 @@ fn oci_profile_features_tincan_cannot_honour_are_refused() {
     .expect("valid");
     let err = step05::seccomp::validate_oci(&profile).expect_err("NOTIFY is not supported");
     assert!(format!("{err:#}").contains("SCMP_ACT_NOTIFY"), "{err:#}");
+}
+
+/// The default image (step 04's toolbox, which has `syscall` and
+/// `thread`), built once: two tests building it at the same time race.
+fn toolbox_rootfs() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| step04::rootfs::build().expect("build the toolbox rootfs").0)
+        .clone()
+}
+
+/// The answer part of the toolbox's `syscall N: ANSWER` / `thread: ANSWER`
+/// lines, in order.
+fn answers(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, a)| a.to_string()))
+        .collect()
+}
+
+// ANCHOR: future_call
+/// The calls of the allowlist test, as toolbox command lines: a number no
+/// kernel has, a call newer than the list (cachestat, Linux 6.5: 451 on
+/// every architecture), an ordinary call, and a thread (glibc tries
+/// `clone3` first and falls back to `clone` on `ENOSYS`).
+fn probes() -> Vec<(String, String)> {
+    vec![
+        ("syscall 1000".into(), "1000 (no call has it yet)".into()),
+        (
+            "syscall 451 -1 0 0 0".into(),
+            "451 cachestat(-1, ...)".into(),
+        ),
+        (format!("syscall {}", libc::SYS_getuid), "getuid".into()),
+        ("thread".into(), "a thread (clone3, then clone)".into()),
+    ]
+}
+// ANCHOR_END: future_call
+
+#[test]
+fn allowlist_refuses_a_call_it_does_not_know_which_the_host_kernel_answers() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let toolbox = toolbox_rootfs().join("bin/toolbox");
+    let state = TempDir::new("state-allowlist");
+    let mut rows = Vec::new();
+    for (line, label) in probes() {
+        let args: Vec<&str> = line.split(' ').collect();
+        let host = std::process::Command::new(&toolbox)
+            .args(&args)
+            .output()
+            .expect("run the toolbox on the host");
+        let mut run = vec!["run", "--", "/bin/toolbox"];
+        run.extend(&args);
+        let inside = tincan(state.path(), &run);
+        assert!(
+            inside.status.code().is_some_and(|c| c <= 1),
+            "{line}: {}",
+            stderr(&inside)
+        );
+        let host = answers(&stdout(&host)).join(" ");
+        let inside = answers(&stdout(&inside)).join(" ");
+        rows.push([label, host, inside]);
+    }
+    let (host_all, inside_all): (Vec<_>, Vec<_>) =
+        rows.iter().map(|r| (r[1].clone(), r[2].clone())).unzip();
+    // The host's answer to cachestat depends on its kernel (EBADF since 6.5).
+    rows[1][1] = "[HOST]".into();
+    let mut table = step01::report::Table::new(["system call", "on the host", "in a container"]);
+    for row in rows {
+        table.row(row);
+    }
+    let table = table.render();
+    // The kernel has no call 1000; the filter refuses it before the kernel looks.
+    assert!(host_all[0].starts_with("ENOSYS"), "{table}");
+    assert!(inside_all[0].starts_with("EPERM"), "{table}");
+    // cachestat exists (EBADF) or not (ENOSYS) on the host; the list does not name it.
+    assert!(!host_all[1].starts_with("EPERM"), "{table}");
+    assert!(inside_all[1].starts_with("EPERM"), "{table}");
+    assert_eq!(inside_all[2], "returned 0", "{table}");
+    assert_eq!(inside_all[3], "started and joined", "{table}");
+    insta::assert_snapshot!("step05_allowlist", table);
+}
+
+#[test]
+fn a_capability_opens_its_calls_in_the_default_profile() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    toolbox_rootfs();
+    let state = TempDir::new("state-allowlist-caps");
+    let mount = ["/bin/mount", "-t", "tmpfs", "none", "/tmp"];
+    let out = tincan(state.path(), &[&["run", "--"][..], &mount].concat());
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "mount worked without CAP_SYS_ADMIN"
+    );
+    // Docker's rule: with CAP_SYS_ADMIN the filter allows mount too (the
+    // default seccomp profile, not --seccomp unconfined).
+    let out = tincan(
+        state.path(),
+        &[&["run", "--cap-add", "SYS_ADMIN", "--"][..], &mount].concat(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "mount with CAP_SYS_ADMIN: {}",
+        stderr(&out)
+    );
 }

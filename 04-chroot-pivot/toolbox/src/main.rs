@@ -10,6 +10,7 @@
 
 mod escape;
 mod sh;
+mod syscall;
 mod tools;
 mod workload;
 
@@ -68,6 +69,12 @@ pub const COMMANDS: &[(&str, Command, &str)] = &[
         escape::main,
         "the classic chroot escape, then print FILE's first line",
     ),
+    (
+        "syscall",
+        syscall::main,
+        "make raw system call NUMBER [ARGS] and print the kernel's answer",
+    ),
+    ("thread", syscall::thread, "start a thread and join it"),
 ];
 // ANCHOR_END: commands
 

@@ -8,28 +8,30 @@
 //! (and of all its descendants: it is inherited and can never be removed) and
 //! that decides: allow it, or fail it with an errno.
 //!
-//! Docker's default profile allows about 300 calls and refuses the rest. We
-//! write the same idea the other way round, as a short **deny list** that is
-//! easy to read: the calls that only make sense for the host's administrator
-//! (load a kernel module, reboot, swapon), the ones that expose kernel
-//! internals (`keyctl`, `bpf`, `perf_event_open`, `userfaultfd`), and the
-//! ones that would let the container rebuild its own privileges (`mount`,
-//! `unshare`, `clone` of a new user namespace). They fail with `EPERM`, as
-//! in Docker, so programs see an ordinary "Operation not permitted".
+//! tincan's default profile is an **allowlist**, in the manner of Docker's
+//! default profile: the calls an ordinary program needs, group by group
+//! ([`allowlist::ALLOWED`], each group with its reason), the calls a
+//! capability the container holds makes useful ([`allowlist::BY_CAPABILITY`]),
+//! and argument rules for `clone`, `clone3`, `personality` and `socket`.
+//! Anything else fails with `EPERM`, as in Docker, so programs see an
+//! ordinary "Operation not permitted".
+//!
+//! Why an allowlist rather than a list of dangerous calls: a deny list
+//! lets through every call it does not name, including the ones the kernel
+//! gains next year (and, on x86_64, the x32 numbering of all of them, bit
+//! 30 set); an allowlist refuses them until someone decides they are safe.
 //!
 //! We use the `seccompiler` crate (pure Rust, from Firecracker) to turn the
-//! rules into BPF; no C library is needed.
-//!
-//! Gap, stated plainly: a deny list lets through any system call that it
-//! does not name, including ones added to future kernels; Docker's allow list
-//! does not. On x86_64 a deny list must also care about the x32 ABI (the
-//! same calls with bit 30 set); Debian's kernels turn x32 off
-//! (`syscall.x32=n`), so we do not handle it here.
+//! rules into BPF; no C library is needed. Names become numbers per
+//! architecture ([`crate::syscalls::number_on`]), so the same table
+//! compiles for x86_64 and aarch64.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
+use caps::Capability;
 use oci_spec::runtime::LinuxSeccomp;
+pub mod allowlist;
 mod oci;
 
 pub use oci::{compile_oci, validate_oci};
@@ -38,138 +40,7 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-// ANCHOR: denied
-/// System calls refused outright with `EPERM`, and why a container must not
-/// make them.
-pub const DENIED: &[(&str, libc::c_long, &str)] = &[
-    (
-        "keyctl",
-        libc::SYS_keyctl,
-        "the kernel keyring is not namespaced",
-    ),
-    (
-        "add_key",
-        libc::SYS_add_key,
-        "the kernel keyring is not namespaced",
-    ),
-    (
-        "request_key",
-        libc::SYS_request_key,
-        "the kernel keyring is not namespaced",
-    ),
-    (
-        "ptrace",
-        libc::SYS_ptrace,
-        "read and write other processes' memory",
-    ),
-    (
-        "process_vm_readv",
-        libc::SYS_process_vm_readv,
-        "read other processes' memory",
-    ),
-    (
-        "process_vm_writev",
-        libc::SYS_process_vm_writev,
-        "write other processes' memory",
-    ),
-    (
-        "kexec_load",
-        libc::SYS_kexec_load,
-        "replace the running kernel",
-    ),
-    (
-        "kexec_file_load",
-        libc::SYS_kexec_file_load,
-        "replace the running kernel",
-    ),
-    (
-        "init_module",
-        libc::SYS_init_module,
-        "load code into the kernel",
-    ),
-    (
-        "finit_module",
-        libc::SYS_finit_module,
-        "load code into the kernel",
-    ),
-    (
-        "delete_module",
-        libc::SYS_delete_module,
-        "unload kernel code",
-    ),
-    ("mount", libc::SYS_mount, "mount filesystems"),
-    ("umount2", libc::SYS_umount2, "uncover what a mount hides"),
-    ("fsopen", libc::SYS_fsopen, "the new mount API"),
-    ("fsmount", libc::SYS_fsmount, "the new mount API"),
-    ("move_mount", libc::SYS_move_mount, "the new mount API"),
-    ("open_tree", libc::SYS_open_tree, "the new mount API"),
-    (
-        "pivot_root",
-        libc::SYS_pivot_root,
-        "change the root filesystem",
-    ),
-    ("swapon", libc::SYS_swapon, "host memory management"),
-    ("swapoff", libc::SYS_swapoff, "host memory management"),
-    ("reboot", libc::SYS_reboot, "reboot the host"),
-    (
-        "unshare",
-        libc::SYS_unshare,
-        "new namespaces, including a user namespace with all capabilities",
-    ),
-    ("setns", libc::SYS_setns, "join other namespaces"),
-    (
-        "perf_event_open",
-        libc::SYS_perf_event_open,
-        "kernel profiling: leaks and a large attack surface",
-    ),
-    (
-        "userfaultfd",
-        libc::SYS_userfaultfd,
-        "stalls the kernel at will: a classic exploit helper",
-    ),
-    ("bpf", libc::SYS_bpf, "load programs into the kernel"),
-    ("acct", libc::SYS_acct, "host process accounting"),
-    (
-        "settimeofday",
-        libc::SYS_settimeofday,
-        "the clock is not namespaced",
-    ),
-    (
-        "clock_settime",
-        libc::SYS_clock_settime,
-        "the clock is not namespaced",
-    ),
-    (
-        "clock_adjtime",
-        libc::SYS_clock_adjtime,
-        "the clock is not namespaced",
-    ),
-    (
-        "adjtimex",
-        libc::SYS_adjtimex,
-        "the clock is not namespaced",
-    ),
-    (
-        "syslog",
-        libc::SYS_syslog,
-        "the kernel log leaks host addresses",
-    ),
-    (
-        "open_by_handle_at",
-        libc::SYS_open_by_handle_at,
-        "the 'shocker' escape: open host files by inode",
-    ),
-    ("iopl", libc::SYS_iopl, "raw I/O ports"),
-    ("ioperm", libc::SYS_ioperm, "raw I/O ports"),
-    ("quotactl", libc::SYS_quotactl, "host filesystem quotas"),
-    (
-        "lookup_dcookie",
-        libc::SYS_lookup_dcookie,
-        "kernel profiling",
-    ),
-    ("vhangup", libc::SYS_vhangup, "hang up the host's terminal"),
-];
-// ANCHOR_END: denied
+use crate::capabilities::CapabilitySet;
 
 // ANCHOR: new_namespace_flags
 /// `clone(2)` flags that create namespaces. `clone` itself must stay allowed
@@ -192,7 +63,7 @@ pub const CLONE_NAMESPACE_FLAGS: &[(&str, libc::c_int)] = &[
 /// Which filter a container gets.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Profile {
-    /// The default deny list ([`DENIED`] and namespace-creating `clone`).
+    /// The default allowlist ([`allowlist`]), shaped by the container's capabilities.
     Default,
     /// No filter at all: `--seccomp=unconfined`.
     Unconfined,
@@ -219,69 +90,165 @@ impl std::str::FromStr for Profile {
 #[derive(Debug, Clone)]
 pub struct Filters {
     programs: Vec<BpfProgram>,
+    summary: String,
+}
+
+/// Compile `profile` for this machine's architecture. The default profile
+/// depends on `bounding`, the container's capability bounding set.
+pub fn compile(profile: &Profile, bounding: &CapabilitySet) -> Result<Filters> {
+    match profile {
+        Profile::Unconfined => Ok(Filters {
+            programs: Vec::new(),
+            summary: "unconfined (no filter)".into(),
+        }),
+        Profile::Oci(oci) => compile_oci(oci),
+        Profile::Default => {
+            let arch = TargetArch::try_from(std::env::consts::ARCH)
+                .map_err(|e| anyhow::anyhow!("seccomp: unsupported architecture: {e}"))?;
+            compile_default(arch, bounding)
+        }
+    }
 }
 
 // ANCHOR: compile
-/// Compile `profile` for this machine's architecture.
+/// Compile the default profile for `arch`, for a container whose bounding
+/// set is `bounding`.
 ///
-/// Two programs: the deny list answering `EPERM`, and one that answers
-/// `ENOSYS` ("not implemented") to `clone3`. A filter cannot read `clone3`'s
-/// flags (they sit in a struct in memory, and BPF only sees the registers),
-/// so, like Docker, we pretend the kernel is too old for it; the C library
-/// then falls back to `clone`, whose flags the first program can check.
-pub fn compile(profile: &Profile) -> Result<Filters> {
-    match profile {
-        Profile::Unconfined => {
-            return Ok(Filters {
-                programs: Vec::new(),
-            });
-        }
-        Profile::Oci(oci) => return compile_oci(oci),
-        Profile::Default => {}
-    }
-    let arch = TargetArch::try_from(std::env::consts::ARCH)
-        .map_err(|e| anyhow::anyhow!("seccomp: unsupported architecture: {e}"))?;
-
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for (_, nr, _) in DENIED {
-        rules.insert(*nr, Vec::new()); // no condition: always matches
-    }
-    // One rule per flag: the rules of a syscall are ORed together.
-    let mut clone_rules = Vec::new();
-    for (name, flag) in CLONE_NAMESPACE_FLAGS {
-        let flag = *flag as u64;
-        let condition = SeccompCondition::new(
-            0,
-            SeccompCmpArgLen::Qword,
-            SeccompCmpOp::MaskedEq(flag),
-            flag,
-        )
-        .with_context(|| format!("seccomp: condition on clone {name}"))?;
-        clone_rules.push(SeccompRule::new(vec![condition]).context("seccomp: clone rule")?);
-    }
-    rules.insert(libc::SYS_clone, clone_rules);
-
-    let deny = SeccompFilter::new(
+/// Two programs. The allowlist: every listed call → allow, anything else →
+/// `EPERM`. And one that answers `ENOSYS` ("not implemented") to `clone3`:
+/// a filter cannot read `clone3`'s flags (they sit in a struct in memory,
+/// and BPF only sees the registers), so, like Docker, we pretend the
+/// kernel is too old for it; the C library then falls back to `clone`,
+/// whose flags the allowlist checks. With `CAP_SYS_ADMIN` the container
+/// may make namespaces anyway, and both calls are allowed as they are.
+pub fn compile_default(arch: TargetArch, bounding: &CapabilitySet) -> Result<Filters> {
+    let admin = bounding.contains(&Capability::CAP_SYS_ADMIN);
+    let (mut rules, unconditional, by_caps) = allowed_calls(arch, bounding);
+    argument_rules(arch, admin, &mut rules)?;
+    let listed = rules.len();
+    let allowlist = SeccompFilter::new(
         rules,
-        SeccompAction::Allow,                     // any call not listed
-        SeccompAction::Errno(libc::EPERM as u32), // a listed call
+        SeccompAction::Errno(libc::EPERM as u32), // any call not listed
+        SeccompAction::Allow,                     // a listed call
         arch,
     )
-    .context("seccomp: build the deny list")?;
-    let clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .context("seccomp: build the clone3 filter")?;
-    let programs = [deny, clone3]
+    .context("seccomp: build the allowlist")?;
+    let mut filters = vec![allowlist];
+    if !admin {
+        let clone3 = number(arch, "clone3")?;
+        filters.push(
+            SeccompFilter::new(
+                BTreeMap::from([(clone3, Vec::new())]),
+                SeccompAction::Allow,
+                SeccompAction::Errno(libc::ENOSYS as u32),
+                arch,
+            )
+            .context("seccomp: build the clone3 filter")?,
+        );
+    }
+    let programs: Vec<BpfProgram> = filters
         .into_iter()
         .map(|f| BpfProgram::try_from(f).context("seccomp: compile to BPF"))
         .collect::<Result<_>>()?;
-    Ok(Filters { programs })
+    let instructions: usize = programs.iter().map(Vec::len).sum();
+    let summary = format!(
+        "allowlist of {listed} calls ({unconditional} for every container, {by_caps} for its capabilities), \
+         anything else EPERM; clone {}, clone3 {}; {instructions} BPF instructions",
+        if admin {
+            "allowed"
+        } else {
+            "without namespace flags"
+        },
+        if admin { "allowed" } else { "answers ENOSYS" },
+    );
+    Ok(Filters { programs, summary })
 }
 // ANCHOR_END: compile
+
+/// `tincan seccomp`: the default profile of a container with Docker's
+/// capabilities plus `cap_add`, on this machine's architecture.
+pub fn listing(cap_add: &[String]) -> Result<String> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|e| anyhow::anyhow!("seccomp: unsupported architecture: {e}"))?;
+    let bounding = crate::capabilities::with_changes(cap_add, &[])?;
+    Ok(allowlist::listing(arch, &bounding))
+}
+
+/// The number of `name` on `arch`, for the calls every architecture has.
+fn number(arch: TargetArch, name: &str) -> Result<i64> {
+    crate::syscalls::number_on(arch, name)
+        .with_context(|| format!("seccomp: no system call {name:?} on {arch:?}"))
+}
+
+/// The calls allowed whatever their arguments: the groups of
+/// [`allowlist::ALLOWED`] and [`allowlist::ARCH_SPECIFIC`], and those of
+/// [`allowlist::BY_CAPABILITY`] whose capability is in `bounding`. Returns
+/// the rules (an empty list: always) and how many calls came from each.
+fn allowed_calls(
+    arch: TargetArch,
+    bounding: &CapabilitySet,
+) -> (BTreeMap<i64, Vec<SeccompRule>>, usize, usize) {
+    let names = allowlist::ALLOWED.iter().flat_map(|g| g.calls).chain(
+        allowlist::ARCH_SPECIFIC
+            .iter()
+            .filter(|(a, _, _)| *a == arch)
+            .flat_map(|(_, calls, _)| *calls),
+    );
+    let mut rules = BTreeMap::new();
+    for name in names {
+        // A name this architecture lacks (`open` on aarch64) is skipped.
+        if let Some(nr) = crate::syscalls::number_on(arch, name) {
+            rules.insert(nr, Vec::new());
+        }
+    }
+    let unconditional = rules.len();
+    for (cap, calls) in allowlist::BY_CAPABILITY {
+        if bounding.contains(cap) {
+            for nr in calls
+                .iter()
+                .filter_map(|n| crate::syscalls::number_on(arch, n))
+            {
+                rules.insert(nr, Vec::new());
+            }
+        }
+    }
+    let by_caps = rules.len() - unconditional;
+    (rules, unconditional, by_caps)
+}
+
+// ANCHOR: argument_rules_code
+/// Replace the "always" of `clone`, `personality` and `socket` by rules on
+/// their first argument. The rules of one call are ORed together.
+fn argument_rules(
+    arch: TargetArch,
+    admin: bool,
+    rules: &mut BTreeMap<i64, Vec<SeccompRule>>,
+) -> Result<()> {
+    let rule = |len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| -> Result<SeccompRule> {
+        let condition = SeccompCondition::new(0, len, op, value).context("seccomp: condition")?;
+        SeccompRule::new(vec![condition]).context("seccomp: rule")
+    };
+    if !admin {
+        // clone is allowed only when (flags & every CLONE_NEW*) == 0.
+        let mask = CLONE_NAMESPACE_FLAGS
+            .iter()
+            .fold(0u64, |m, (_, flag)| m | *flag as u64);
+        let no_namespace = rule(SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(mask), 0)?;
+        rules.insert(number(arch, "clone")?, vec![no_namespace]);
+    }
+    // personality and socket take an int: compare the low 32 bits only,
+    // since the upper half of the register is not part of the argument.
+    let personalities = allowlist::PERSONALITIES
+        .iter()
+        .map(|(value, _)| rule(SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, *value))
+        .collect::<Result<_>>()?;
+    rules.insert(number(arch, "personality")?, personalities);
+    let (vsock, _) = allowlist::REFUSED_SOCKET_FAMILY;
+    let not_vsock = rule(SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, vsock)?;
+    rules.insert(number(arch, "socket")?, vec![not_vsock]);
+    Ok(())
+}
+// ANCHOR_END: argument_rules_code
 
 impl Filters {
     /// True for `--seccomp=unconfined`.
@@ -289,9 +256,14 @@ impl Filters {
         self.programs.is_empty()
     }
 
-    /// Number of BPF instructions, for `--explain`.
+    /// Number of BPF instructions.
     pub fn instructions(&self) -> usize {
         self.programs.iter().map(Vec::len).sum()
+    }
+
+    /// What the filter does, in one line, for `--explain`.
+    pub fn summary(&self) -> &str {
+        &self.summary
     }
 
     // ANCHOR: install
@@ -349,6 +321,7 @@ impl Filters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capabilities::docker_default;
 
     #[test]
     fn profile_parses_docker_spelling() {
@@ -364,21 +337,53 @@ mod tests {
 
     #[test]
     fn compile_default_produces_programs_and_unconfined_none() {
-        let filters = compile(&Profile::Default).expect("compiles");
+        let filters = compile(&Profile::Default, &docker_default()).expect("compiles");
         assert!(!filters.is_unconfined());
-        assert!(filters.instructions() > DENIED.len());
         assert!(
-            compile(&Profile::Unconfined)
-                .expect("compiles")
-                .is_unconfined()
+            filters.summary().contains("clone3 answers ENOSYS"),
+            "{}",
+            filters.summary()
         );
+        let unconfined = compile(&Profile::Unconfined, &docker_default()).expect("compiles");
+        assert!(unconfined.is_unconfined());
     }
 
     #[test]
-    fn denied_list_has_no_duplicates() {
-        let mut nrs: Vec<_> = DENIED.iter().map(|d| d.1).collect();
-        nrs.sort_unstable();
-        nrs.dedup();
-        assert_eq!(nrs.len(), DENIED.len());
+    fn default_profile_compiles_for_both_architectures_with_their_own_numbers() {
+        for arch in [TargetArch::x86_64, TargetArch::aarch64] {
+            let (rules, unconditional, _) = allowed_calls(arch, &docker_default());
+            assert!(unconditional > 250, "{arch:?}: only {unconditional} calls");
+            let read = crate::syscalls::number_on(arch, "read").expect("read");
+            assert!(rules.contains_key(&read), "{arch:?}");
+            compile_default(arch, &docker_default()).expect("compiles");
+        }
+        // x86_64 keeps the old calls and has arch_prctl; aarch64 has neither.
+        let x86 = allowed_calls(TargetArch::x86_64, &docker_default()).1;
+        let arm = allowed_calls(TargetArch::aarch64, &docker_default()).1;
+        assert!(x86 > arm + 30, "x86_64 {x86}, aarch64 {arm}");
+    }
+
+    #[test]
+    fn capabilities_open_their_calls_and_sys_admin_lifts_the_clone_rules() {
+        let arch = TargetArch::x86_64;
+        let mount = crate::syscalls::number_on(arch, "mount").expect("mount");
+        let (default, _, by_caps) = allowed_calls(arch, &docker_default());
+        assert!(!default.contains_key(&mount));
+        // Docker's default set holds CAP_SYS_CHROOT: chroot is the one extra.
+        assert_eq!(by_caps, 1);
+        let mut admin = docker_default();
+        admin.insert(Capability::CAP_SYS_ADMIN);
+        assert!(allowed_calls(arch, &admin).0.contains_key(&mount));
+        let filters = compile_default(arch, &admin).expect("compiles");
+        assert_eq!(
+            filters.programs.len(),
+            1,
+            "no clone3 program with CAP_SYS_ADMIN"
+        );
+        assert!(
+            filters.summary().contains("clone allowed"),
+            "{}",
+            filters.summary()
+        );
     }
 }

@@ -141,8 +141,15 @@ pub fn compile_oci(profile: &LinuxSeccomp) -> Result<Filters> {
     let programs = filters
         .into_iter()
         .map(|f| BpfProgram::try_from(f).context("seccomp: compile to BPF"))
-        .collect::<Result<_>>()?;
-    Ok(Filters { programs })
+        .collect::<Result<Vec<BpfProgram>>>()?;
+    let summary = format!(
+        "the bundle's profile ({} rules, default action {:?}): {} programs, {} BPF instructions",
+        profile.syscalls().as_ref().map_or(0, Vec::len),
+        profile.default_action(),
+        programs.len(),
+        programs.iter().map(Vec::len).sum::<usize>()
+    );
+    Ok(Filters { programs, summary })
 }
 // ANCHOR_END: oci
 
