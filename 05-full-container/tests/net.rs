@@ -288,3 +288,42 @@ echo "slirp4netns left: $(pgrep -u 65534 -x slirp4netns | wc -l)"
         "rootless run left state behind: {text}"
     );
 }
+
+#[test]
+fn demo_microservices_talks_by_name_fails_on_none_and_answers_on_loopback() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    if toolbox().is_none() {
+        return;
+    }
+    let state = TempDir::new("state-net-demo");
+    // --own-netns: the demo's first act is a network namespace of its own,
+    // so its bridge, veths, nftables table and loopback port are not the host's.
+    let out = Command::new(TINCAN)
+        .arg("--root")
+        .arg(state.path())
+        .args(["demo", "microservices", "--own-netns"])
+        .env("TINCAN_REDACT", "1")
+        .env_remove("TINCAN_NET")
+        .output()
+        .expect("run tincan demo microservices");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", common::stderr(&out));
+    assert!(
+        text.contains("answered: tincan-demo-web got: hello\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("failed: nc: bad address 'tincan-demo-web'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("answered: tincan-demo-web got: hello from the host"),
+        "{text}"
+    );
+    for name in ["tincan-demo-web", "tincan-demo-client", "tincan-demo-alone"] {
+        common::assert_nothing_left(state.path(), name);
+    }
+    insta::assert_snapshot!("net_demo_microservices", text);
+}

@@ -28,6 +28,7 @@
 //! unprivileged user made a network in user space ([`slirp`]).
 
 pub mod bridge;
+pub mod demo;
 pub mod hosts;
 pub mod lease;
 pub mod nat;
