@@ -198,6 +198,35 @@ pub enum Command {
         /// Container id.
         id: String,
     },
+    /// Demos of containers at work (as root).
+    Demo {
+        /// Which demo.
+        #[command(subcommand)]
+        demo: Demo,
+    },
+}
+
+/// `tincan demo`'s demos.
+#[derive(Debug, Subcommand)]
+pub enum Demo {
+    /// Two containers talk by name, one on --net none cannot, a published
+    /// port answers on loopback.
+    ///
+    /// It talks only to its own bridge (tincan0) and to loopback, so it may
+    /// run in the host's network namespace (then the host's 127.0.0.1
+    /// answers the published port); --own-netns keeps even that off the
+    /// host, in a network namespace of its own (the tests run it so).
+    Microservices {
+        /// The image (default: the toolbox rootfs of `cargo xtask rootfs`).
+        #[arg(long, value_name = "DIR")]
+        rootfs: Option<PathBuf>,
+        /// The loopback port published to the server's 8080.
+        #[arg(long, value_name = "PORT", default_value_t = 18080)]
+        port: u16,
+        /// First move into a new network namespace of its own.
+        #[arg(long)]
+        own_netns: bool,
+    },
 }
 
 /// `tincan run`'s options: step 05's [`step05::RunFlags`], or a bundle.
@@ -266,6 +295,8 @@ mod tests {
             "tincan image ls",
             "tincan image rm a b",
             "tincan image inspect a",
+            "tincan demo microservices --own-netns",
+            "tincan run --net container:web -- sh",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }

@@ -77,6 +77,8 @@ fn run_inner(
     let filters = crate::seccomp::compile(&config.seccomp, &config.capabilities.bounding)?;
     // Published ports are bound first: a port in use fails with nothing made.
     let listeners = crate::net::bridge::bind_published(&config.net)?;
+    // `--net container:ID`: that container's namespace, opened and checked now.
+    let pod = crate::net::pod::open(root, &config.net.mode, explain)?;
     let with_hosts;
     let config = match crate::net::hosts::with_mount(config, root) {
         Some(c) => {
@@ -102,7 +104,8 @@ fn run_inner(
     }
     let fifo = gate.as_ref().map(|_| res.make_exec_fifo()).transpose()?;
     // 1. the child: step 02's Sandbox, with everything above and below.
-    let joins = open_joins(config)?;
+    let mut joins = open_joins(config)?;
+    joins.extend(pod);
     // The terminal's socket (an engine's, or ours): connected before the clone.
     let console = crate::terminal::Console::prepare(config.terminal.as_ref(), true)?;
     let program = crate::privileges::program(config)?;
@@ -267,6 +270,7 @@ struct Resources<'a> {
     root: &'a StateRoot,
     state: State,
     cgroup: Option<Box<dyn step03::cgroup::Cgroup>>,
+    slirp: Option<crate::net::slirp::Slirp>,
     // Held for the container's whole life under this tincan: other
     // commands' cleanups leave a locked container alone. Last field, so
     // it is released after Drop's clean-up.
@@ -296,6 +300,7 @@ impl<'a> Resources<'a> {
             root,
             state,
             cgroup: None,
+            slirp: None,
             _lock: lock,
         })
     }
@@ -402,6 +407,10 @@ impl<'a> Resources<'a> {
         if let Some(net) = &self.state.net {
             crate::net::bridge::attach(net, pid, explain)?;
         }
+        if config.net.mode == crate::net::NetMode::Slirp4netns {
+            let log = self.dir().join("slirp4netns.log");
+            self.slirp = Some(crate::net::slirp::start(pid, &log, explain)?);
+        }
         explain.cgroup_line(config, self.cgroup.is_some(), notes);
         self.root.save(&self.state)
     }
@@ -409,6 +418,7 @@ impl<'a> Resources<'a> {
 
 impl Drop for Resources<'_> {
     fn drop(&mut self) {
+        drop(self.slirp.take());
         if let Some(mut cgroup) = self.cgroup.take() {
             let _ = cgroup.remove();
         }

@@ -72,7 +72,9 @@ pub struct RunFlags {
     /// Allow a device in the device cgroup, as `docker run`: 'b 7:* rwm' (repeatable).
     #[arg(long = "device-cgroup-rule", value_name = "RULE")]
     pub device_cgroup_rules: Vec<String>,
-    /// Network: bridge (default as root, unless $TINCAN_NET says otherwise), none, host.
+    /// Network: bridge (default as root, unless $TINCAN_NET says otherwise),
+    /// none, host, container:ID (join a running container's network, a
+    /// pod), slirp4netns (user-mode; the rootless default when installed).
     #[arg(long, value_name = "MODE")]
     pub net: Option<String>,
     /// The bridge's subnet (default: a free /24 such as 10.88.0.0/24).
@@ -172,8 +174,11 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
     let namespaces = user
         .into_iter()
         .chain(CONTAINER_NAMESPACES)
-        // `--net host`: no network namespace, the host's network.
-        .filter(|n| *n != Namespace::Net || net.mode != NetMode::Host)
+        // `--net host`: no network namespace, the host's network; `--net
+        // container:ID`: no new one, that container's is joined.
+        .filter(|n| {
+            *n != Namespace::Net || !matches!(net.mode, NetMode::Host | NetMode::Container(_))
+        })
         .map(config::Namespace::new)
         .collect();
     let args = match config {

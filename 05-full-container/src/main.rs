@@ -121,6 +121,7 @@ fn main() -> std::process::ExitCode {
             step05::monitor::stats::stats(&root, &ids, no_stream, &mut out)
         }
         Command::Top { id } => step05::monitor::top::top(&root, &id, &mut out),
+        Command::Demo { demo } => demo_command(demo, &root, &mut out),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -156,4 +157,21 @@ fn run(args: cli::RunArgs, root: &StateRoot) -> anyhow::Result<i32> {
         return Ok(0);
     }
     step05::container::run(&config, root, explain)
+}
+
+/// `tincan demo NAME`.
+fn demo_command(demo: cli::Demo, root: &StateRoot, out: &mut impl Write) -> anyhow::Result<()> {
+    let cli::Demo::Microservices {
+        rootfs,
+        port,
+        own_netns,
+    } = demo;
+    let options = step05::net::demo::Options {
+        rootfs,
+        host_port: port,
+        own_netns,
+    };
+    let table = step05::net::demo::microservices(root, &options)?;
+    out.write_all(table.as_bytes())?;
+    Ok(())
 }

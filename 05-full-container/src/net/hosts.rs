@@ -52,19 +52,19 @@ pub fn update_all(lock: &NetLock, root: &StateRoot) -> Result<()> {
 }
 
 /// For `--net bridge`: `config` with the container's hosts file
-/// bind-mounted read-only onto `/etc/hosts`.
+/// bind-mounted read-only onto `/etc/hosts`; in a pod (`--net
+/// container:ID`), the other container's, so both know the same names.
 pub fn with_mount(
     config: &crate::config::RunConfig,
     root: &StateRoot,
 ) -> Option<crate::config::RunConfig> {
-    if config.net.mode != super::NetMode::Bridge {
-        return None;
-    }
+    let owner = super::pod::hosts_owner(root, &config.id, &config.net.mode)?;
+    let source = path(root, owner).to_string_lossy().into_owned();
     let mut config = config.clone();
     config.mounts.push(crate::config::MountSpec {
         destination: "/etc/hosts".into(),
         typ: "bind".into(),
-        source: path(root, &config.id).to_string_lossy().into_owned(),
+        source,
         options: vec!["bind".into(), "ro".into(), "nosuid".into(), "nodev".into()],
     });
     Some(config)

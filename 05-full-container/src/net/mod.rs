@@ -21,14 +21,21 @@
 //!
 //! Links, addresses and routes are made with netlink messages ([`netlink`]).
 //! `--net none` is step 02's namespace as it is; `--net host` shares the
-//! host's network (no namespace at all).
+//! host's network (no namespace at all); `--net container:ID` joins the
+//! network namespace of another running container, as the containers of a
+//! Kubernetes pod do ([`pod`]); `--net slirp4netns`, the default of a
+//! rootless run when that program is installed, gives a namespace an
+//! unprivileged user made a network in user space ([`slirp`]).
 
 pub mod bridge;
+pub mod demo;
 pub mod hosts;
 pub mod lease;
 pub mod nat;
 pub mod netlink;
+pub mod pod;
 pub mod publish;
+pub mod slirp;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -46,7 +53,7 @@ pub const NET_ENV: &str = "TINCAN_NET";
 
 // ANCHOR: mode
 /// `--net`: which network a container gets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetMode {
     /// A new network namespace with only its loopback (down): no network.
@@ -56,8 +63,26 @@ pub enum NetMode {
     Host,
     /// A new namespace plugged into the `tincan0` bridge.
     Bridge,
+    /// No namespace of its own: that of the running container with this
+    /// id or name (a pod: same interfaces, same addresses, same loopback).
+    Container(String),
+    /// A new namespace whose `tap0` slirp4netns(1) serves from user space
+    /// (rootless: no link on the host is made).
+    Slirp4netns,
 }
 // ANCHOR_END: mode
+
+impl std::fmt::Display for NetMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetMode::None => f.write_str("none"),
+            NetMode::Host => f.write_str("host"),
+            NetMode::Bridge => f.write_str("bridge"),
+            NetMode::Container(id) => write!(f, "container:{id}"),
+            NetMode::Slirp4netns => f.write_str("slirp4netns"),
+        }
+    }
+}
 
 impl FromStr for NetMode {
     type Err = anyhow::Error;
@@ -66,20 +91,40 @@ impl FromStr for NetMode {
             "none" => Ok(NetMode::None),
             "host" => Ok(NetMode::Host),
             "bridge" => Ok(NetMode::Bridge),
-            other => bail!("invalid --net {other:?}; use --net bridge, --net none or --net host"),
+            "slirp4netns" => Ok(NetMode::Slirp4netns),
+            other => match other.strip_prefix("container:") {
+                Some(id) if crate::config::validate_id(id).is_ok() => {
+                    Ok(NetMode::Container(id.to_string()))
+                }
+                _ => bail!(
+                    "invalid --net {other:?}; use --net bridge, none, host, slirp4netns or container:ID (the id or name of a running container)"
+                ),
+            },
         }
     }
 }
 
 impl NetMode {
     /// The mode when `--net` is not given: `$TINCAN_NET` if set, else
-    /// `bridge` as root and `none` rootless (an unprivileged user may not
-    /// create links on the host).
+    /// `bridge` as root. An unprivileged user may not create links on the
+    /// host, so a rootless run gets `slirp4netns` when it is installed and
+    /// `none` otherwise, with a one-line note on stderr either way.
     pub fn default_for_run() -> Result<NetMode> {
         match std::env::var(NET_ENV) {
             Ok(text) if !text.is_empty() => text.parse(),
             _ if nix::unistd::geteuid().is_root() => Ok(NetMode::Bridge),
-            _ => Ok(NetMode::None),
+            _ if slirp::available() => {
+                eprintln!(
+                    "note: rootless: user-mode networking through slirp4netns (tap0, 10.0.2.100); --net none to go without"
+                );
+                Ok(NetMode::Slirp4netns)
+            }
+            _ => {
+                eprintln!(
+                    "note: rootless: no network (--net none); install slirp4netns for user-mode networking"
+                );
+                Ok(NetMode::None)
+            }
         }
     }
 }
@@ -219,8 +264,11 @@ impl NetConfig {
             .map(|p| p.parse())
             .collect::<Result<Vec<Publish>>>()?;
         if mode != NetMode::Bridge && (subnet.is_some() || !publish.is_empty()) {
+            bail!("--subnet and --publish need --net bridge (this container's network is {mode})");
+        }
+        if matches!(mode, NetMode::Container(_)) && !nix::unistd::geteuid().is_root() {
             bail!(
-                "--subnet and --publish need --net bridge (this container's network is {mode:?})"
+                "--net {mode} needs root: a rootless container's network belongs to its own user namespace, which another may not join; use --net slirp4netns or none"
             );
         }
         if mode == NetMode::Bridge && !nix::unistd::geteuid().is_root() {
@@ -271,8 +319,13 @@ mod tests {
     #[test]
     fn flags_parse_and_refuse_with_one_line() {
         assert_eq!("bridge".parse::<NetMode>().expect("valid"), NetMode::Bridge);
-        let e = "bogus".parse::<NetMode>().expect_err("invalid");
-        assert!(e.to_string().contains("use --net bridge"), "{e}");
+        let pod: NetMode = "container:web".parse().expect("valid");
+        assert_eq!(pod, NetMode::Container("web".into()));
+        assert_eq!(pod.to_string(), "container:web");
+        for bad in ["bogus", "container:", "container:../x"] {
+            let e = bad.parse::<NetMode>().expect_err(bad);
+            assert!(e.to_string().contains("use --net bridge"), "{e}");
+        }
         let p: Publish = "8080:80/tcp".parse().expect("valid");
         assert_eq!((p.host_port, p.container_port), (8080, 80));
         for bad in ["99999:80", "0:80", "80", "80:80/udp", "a:b"] {

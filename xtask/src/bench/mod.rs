@@ -19,7 +19,10 @@
 //!    installed, and a Linux boot to the first line its init prints;
 //! 5. [`render`] (`render.rs`): one Markdown table, every figure also as a
 //!    ratio to the plain process, written to `book/src/generated/startup.md`;
-//!    [`memory_table`] (`memory.rs`) adds what stays resident.
+//!    [`memory_table`] (`memory.rs`) adds what stays resident, and
+//!    `network.rs` what `--net bridge` costs next to `--net none` and a TCP
+//!    round trip between containers next to loopback (in a network
+//!    namespace of the bench's own).
 //!
 //! Ratios are what we report: a busy machine makes every figure slower, but
 //! roughly all of them together.
@@ -29,6 +32,7 @@ mod chart;
 mod criterion;
 mod fair;
 mod memory;
+mod network;
 mod output;
 mod podman;
 mod prepare;
@@ -279,6 +283,8 @@ struct FairRun {
     startup: Vec<runtimes::Measured>,
     podman: Vec<runtimes::Measured>,
     scale: Vec<scale::ScalePoint>,
+    /// `--net bridge` against `--net none`, and TCP round trips.
+    network: Vec<runtimes::Measured>,
     missing: Vec<String>,
 }
 
@@ -295,11 +301,18 @@ fn fair_run(plan: &Plan, prepared: &Prepared) -> Result<FairRun> {
     println!("podman: {podman_rounds} rounds over each runtime, in turns");
     let podman = podman::podman_rows(&found, &mut work, &prepared.rootfs, podman_rounds)?;
     let scale = scale::scale(&found, &work, &plan.counts());
+    // Last: it moves the xtask into a network namespace of its own.
+    println!("network: {rounds} rounds of --net none and --net bridge, in turns; TCP round trips");
+    let network = network::rows(&found, &prepared.rootfs, rounds).unwrap_or_else(|e| {
+        eprintln!("warning: no network rows: {e:#}");
+        Vec::new()
+    });
     Ok(FairRun {
         how,
         startup,
         podman,
         scale,
+        network,
         missing,
     })
 }

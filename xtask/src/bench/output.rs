@@ -47,6 +47,21 @@ pub(super) fn write_reports(
             ),
         ),
     ));
+    let (trips, starts): (Vec<_>, Vec<_>) = fair
+        .network
+        .iter()
+        .cloned()
+        .partition(|m| m.key.starts_with("rtt-"));
+    files.push((
+        "network.md",
+        format!(
+            "{header}\n\nIn a network namespace of the bench's own. Start-up in turns, \
+             {} rounds; a round trip is one byte each way on one TCP connection.\n\n{}\n{}",
+            plan.rounds(),
+            report::side_by_side(&starts, &[("tincan-net-none", "--net none")]),
+            report::side_by_side(&trips, &[("rtt-loopback", "loopback")]),
+        ),
+    ));
     files.push((
         "scale.md",
         format!("{header}\n\n{}", report::scale_table(&fair.scale)),
