@@ -216,6 +216,9 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         cgroups_path: None,
         rootfs_propagation: None,
         no_pivot: false,
+        // Hooks and annotations are for engines: only a bundle has them.
+        hooks: Default::default(),
+        annotations: Default::default(),
         net,
     })
 }

@@ -48,6 +48,7 @@ pub mod exec;
 pub mod explain;
 pub mod features;
 pub mod flags;
+pub mod hooks;
 pub mod image;
 pub mod lifecycle;
 pub mod log;
