@@ -94,7 +94,7 @@ pub const KINDS: [&str; 6] = [
     "poststop",
 ];
 
-// ANCHOR: lifecycle
+// ANCHOR: setup
 /// The hooks that run while the container is set up and started, with the
 /// state they read. Made from the container's record before the child is
 /// cloned: the parent runs `createRuntime`, the child the other two.
@@ -147,6 +147,8 @@ impl Setup {
     }
 }
 
+// ANCHOR_END: setup
+
 /// `poststart`: the user's program runs (pid `pid`); failures only warn.
 pub fn poststart(state: &State, pid: i32) {
     let document = state.document(Status::Running, pid);
@@ -158,7 +160,6 @@ pub fn poststop(state: &State) {
     let document = state.document(Status::Stopped, 0);
     warn_all("poststop", &state.hooks.poststop, &document);
 }
-// ANCHOR_END: lifecycle
 
 /// Our pid as the host sees it. In a new pid namespace getpid(2) says 1,
 /// but until pivot_root the host's /proc is still mounted at /proc, and its

@@ -23,7 +23,9 @@
 //! The configuration ([`config::RunConfig`]) comes from `tincan run`'s flags
 //! ([`flags`], [`image`]) or from an OCI bundle's `config.json` ([`oci`]);
 //! [`lifecycle`] has the OCI verbs (`create`, `start`, `kill`, `delete`,
-//! `state`, `pause`) engines call, and [`exec`] enters a running container;
+//! `state`, `pause`) engines call, [`hooks`] runs the programs a bundle
+//! names at the six points of that lifecycle the OCI spec defines (network
+//! plugins, GPU toolkits), and [`exec`] enters a running container;
 //! [`monitor`] runs containers detached and watches them (`run -d`, `ps`,
 //! `logs`, `stats`, `top`, `stop`, `rm`).
 //! [`state`] records what each container owns, so that a `kill -9`'d tincan
