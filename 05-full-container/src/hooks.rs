@@ -4,9 +4,10 @@
 //!
 //! A runtime sets up namespaces, cgroups and a root filesystem, but some
 //! set-up belongs to other programs: a CNI plugin gives the new network
-//! namespace its interfaces, nvidia-container-toolkit mounts the GPU's
-//! devices and libraries into the root filesystem, podman writes its own
-//! bookkeeping. Each of them is a program the runtime runs, with the
+//! namespace its interfaces, nvidia-container-toolkit's prestart hook
+//! mounts the GPU's devices and libraries into the root filesystem (its
+//! newer CDI hooks then update the library cache there), podman runs the
+//! hooks an administrator installs. Each of them is a program the runtime runs, with the
 //! container's state (`ociVersion`, `id`, `status`, `pid`, `bundle`,
 //! `annotations`) as JSON on its standard input, so that it can find the
 //! container's namespaces in `/proc/<pid>/ns/`.
@@ -126,8 +127,10 @@ impl Setup {
     /// `createContainer`, in the child: in the container's namespaces,
     /// after its mounts, before pivot_root. The root is still the host's,
     /// so the hook's path resolves there, as the spec wants, and a hook
-    /// can still reach both the host's files and the container's mounts
-    /// (nvidia-container-toolkit binds a GPU's libraries in this way).
+    /// can reach both the host's files and the container's mounts (CDI's
+    /// GPU hooks fix up the libraries mounted into the rootfs here). Also
+    /// notes the child's pid as the host sees it, for startContainer,
+    /// while the host's /proc is still at /proc.
     pub fn create_container(&self) -> Result<()> {
         let hooks = &self.state.hooks;
         if hooks.create_container.is_empty() && hooks.start_container.is_empty() {
