@@ -201,6 +201,7 @@ pub fn run(kind: &str, hook: &Hook, state: &serde_json::Value) -> Result<()> {
     command
         .env_clear()
         .envs(hook.env.iter().filter_map(|e| e.split_once('=')))
+        // stdout and stderr stay ours: a hook's messages go where tincan's go.
         .stdin(Stdio::piped())
         // Its own process group, so that a timeout kills its children too.
         .process_group(0);
@@ -208,7 +209,9 @@ pub fn run(kind: &str, hook: &Hook, state: &serde_json::Value) -> Result<()> {
         .spawn()
         .with_context(|| format!("{kind} hook {path}: spawn"))?;
     if let Some(mut pipe) = child.stdin.take() {
-        // A hook may exit without reading its stdin (EPIPE): its business.
+        // The state is far smaller than a pipe's buffer (64 KiB), so this
+        // does not wait for the hook to read. A hook may also exit without
+        // reading it (EPIPE): that is its business.
         match pipe.write_all(state.to_string().as_bytes()) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                 let _ = child.kill();
