@@ -423,3 +423,43 @@ fn run_bundle_runs_poststop_at_the_end() {
     assert_eq!(world.read("order").lines().collect::<Vec<_>>(), KINDS);
     assert_nothing_left(world.state.path(), id);
 }
+
+#[test]
+fn poststop_runs_when_the_next_command_cleans_up_after_a_killed_run() {
+    if !step01::testing::need_root() {
+        return;
+    }
+    let world = World::new("kill9");
+    let hooks = json!({ "poststop": [world.record("poststop")] });
+    let bundle = bundle(&world, "kill9", "sleep 600", hooks);
+    let id = "tincan-hooks-kill9";
+    let mut tincan = std::process::Command::new(common::TINCAN)
+        .env("TINCAN_NET", "none")
+        .arg("--root")
+        .arg(world.state.path())
+        .args([
+            "run",
+            "--bundle",
+            bundle.path().to_str().expect("utf-8"),
+            id,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn tincan run");
+    let state_file = world.state.path().join(id).join("state.json");
+    wait_for("the container to run", || {
+        std::fs::read_to_string(&state_file).is_ok_and(|t| t.contains("\"running\""))
+    });
+    tincan.kill().expect("kill -9 tincan");
+    tincan.wait().expect("reap tincan");
+    assert_eq!(world.read("order"), "", "nobody ran poststop yet");
+    let cleaned = world.tincan(&["cleanup"]);
+    assert!(cleaned.ok, "cleanup: {}", cleaned.stderr);
+    assert_eq!(
+        world.read("order"),
+        "poststop\n",
+        "the cleanup ran poststop"
+    );
+    assert_nothing_left(world.state.path(), id);
+}

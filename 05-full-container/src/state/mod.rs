@@ -358,6 +358,8 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
         }
         root.destroy(&state)
             .with_context(|| format!("clean up container {id:?}"))?;
+        // Its tincan died before the spec's last step: the poststop hooks.
+        crate::hooks::poststop(&state);
         cleaned.push(id);
     }
     Ok(cleaned)
