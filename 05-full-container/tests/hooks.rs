@@ -120,6 +120,15 @@ fn bundle(world: &World, tag: &str, script: &str, hooks: Value) -> TempDir {
     })
 }
 
+/// A transcript line for the book: `$ tincan ARGS` and the one line of
+/// stderr, with the hooks' directory as `[HOOKS]`.
+fn transcript(world: &World, command: &str, stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr:?}");
+    let line = lines[0].replace(&world.hooks.path().display().to_string(), "[HOOKS]");
+    format!("$ tincan {command}\n{line}\n")
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
@@ -295,9 +304,10 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     assert!(!listed.ok, "no container {id} is known");
     insta::assert_snapshot!(
         "hooks_fail",
-        format!(
-            "$ tincan create --bundle [BUNDLE] {id}\n{}",
-            lines[0].replace(&world.hooks.path().display().to_string(), "[HOOKS]")
+        transcript(
+            &world,
+            &format!("create --bundle [BUNDLE] {id}"),
+            &created.stderr
         )
     );
 }
@@ -335,6 +345,14 @@ fn hook_past_its_timeout_is_killed_with_its_children() {
         created.stderr
     );
     assert!(took < Duration::from_secs(10), "the timeout held: {took:?}");
+    insta::assert_snapshot!(
+        "hooks_timeout",
+        transcript(
+            &world,
+            &format!("create --bundle [BUNDLE] {id}"),
+            &created.stderr
+        )
+    );
     assert_nothing_left(world.state.path(), id);
     let sleeper: i32 = world
         .read("sleeper")
@@ -372,6 +390,7 @@ fn failing_poststart_warns_and_failing_start_container_fails_start() {
         "{}",
         started.stderr
     );
+    let mut shown = transcript(&world, &format!("start {id}"), &started.stderr);
     wait_for("the program to run", || world.read("program") == "ran\n");
     let deleted = world.tincan(&["delete", "--force", id]);
     assert!(deleted.ok, "delete: {}", deleted.stderr);
@@ -396,6 +415,7 @@ fn failing_poststart_warns_and_failing_start_container_fails_start() {
         "{}",
         started.stderr
     );
+    shown.push_str(&transcript(&world, &format!("start {id}"), &started.stderr));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(world.read("program2"), "", "the program must not run");
     let state = world.tincan(&["state", id]);
@@ -403,6 +423,7 @@ fn failing_poststart_warns_and_failing_start_container_fails_start() {
     let deleted = world.tincan(&["delete", id]);
     assert!(deleted.ok, "delete: {}", deleted.stderr);
     assert_nothing_left(world.state.path(), id);
+    insta::assert_snapshot!("hooks_start", shown);
 }
 
 #[test]
