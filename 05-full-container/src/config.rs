@@ -131,6 +131,10 @@ pub struct RunConfig {
     /// `--no-pivot`: enter the root with a move and chroot(2) instead of
     /// pivot_root(2), for a host whose `/` is the initramfs.
     pub no_pivot: bool,
+    /// The bundle's hooks ([`crate::hooks`]).
+    pub hooks: crate::hooks::Hooks,
+    /// The bundle's annotations: opaque to tincan, shown in its state.
+    pub annotations: BTreeMap<String, String>,
     /// `--net`, `--subnet`, `--publish` (bundles: none, the engine's job).
     pub net: crate::net::NetConfig,
     /// A new terminal as stdio (`process.terminal`, `run -t`).

@@ -37,6 +37,9 @@ pub struct Gate<'a> {
 
 /// The FIFO `tincan start` writes to.
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The FIFO `tincan start` then reads: the startContainer hooks' failure,
+/// or end-of-file once the user's program was exec'd.
+pub const STARTED_FIFO: &str = "started.fifo";
 
 // ANCHOR: run
 /// Run `config` to completion and return the container's exit status
@@ -102,7 +105,7 @@ fn run_inner(
     if let Some(layer) = &res.state.overlay_dir {
         crate::overlay::make_layer_dirs(layer)?;
     }
-    let fifo = gate.as_ref().map(|_| res.make_exec_fifo()).transpose()?;
+    let fifos = gate.as_ref().map(|_| res.make_gate_fifos()).transpose()?;
     // 1. the child: step 02's Sandbox, with everything above and below.
     let mut joins = open_joins(config)?;
     joins.extend(pod);
@@ -111,16 +114,27 @@ fn run_inner(
     let program = crate::privileges::program(config)?;
     let layer = res.state.overlay_dir.clone();
     let born_in = res.cgroup_dir_fd();
+    // The OCI hooks of create and start, from a copy of the record (`res`
+    // itself is lent to the parent's set-up).
+    let hooks = &crate::hooks::Setup::new(&res.state);
     let sandbox = sandbox(config, joins, gate.is_none(), born_in)
         .parent_setup(|pid| res.enter(config, pid, &notes, born_in.is_some(), explain))
-        .child_setup(|| crate::rootfs::enter(config, layer.as_deref(), explain))
+        .parent_setup(|pid| hooks.create_runtime(pid))
+        .child_setup(|| {
+            crate::rootfs::enter(config, layer.as_deref(), explain, || {
+                hooks.create_container()
+            })
+        })
         // After the pivot (the container's /dev/ptmx), while it may still mount.
         .child_setup(|| crate::terminal::child_side(console.as_ref()))
         .child_setup(|| crate::privileges::drop(config, &filters, explain))
         .child_setup(|| explain.exec_line(config, &program));
-    let child = match fifo {
-        Some(fifo) => sandbox.gate(move || wait_for_start(fifo)),
-        None => sandbox,
+    let child = match fifos {
+        Some((exec, started)) => sandbox.gate(move || {
+            wait_for_start(exec)?;
+            report_started(&started, hooks.start_container())
+        }),
+        None => sandbox.child_setup(|| hooks.start_container()),
     }
     .spawn_exec(program.clone())?;
     // The master: to the engine before `create` returns, or relayed by us.
@@ -129,6 +143,7 @@ fn run_inner(
         return hand_over(res, child, gate);
     }
     res.set_status(Status::Running)?;
+    crate::hooks::poststart(&res.state, child.pid().as_raw());
     if let Some(ready) = detach {
         crate::monitor::detach::report_running(ready, &res.state)?;
     }
@@ -223,6 +238,17 @@ fn wait_for_start(fifo: OwnedFd) -> Result<()> {
     // ANCHOR_END: lab-05-start-gate-wait
 }
 
+/// Tell `tincan start` through `started.fifo` how the startContainer
+/// hooks went: a failure as its message (the child then exits), success as
+/// nothing at all: the FIFO is closed on `execve` (O_CLOEXEC), and `start`
+/// reads end-of-file once the user's program runs.
+fn report_started(started: &OwnedFd, hooks: Result<()>) -> Result<()> {
+    if let Err(e) = &hooks {
+        let _ = nix::unistd::write(started, format!("{e:#}").as_bytes());
+    }
+    hooks
+}
+
 /// Rootless, an unprivileged user has no cgroups on this kind of host,
 /// and only uid 0 is mapped in its user namespace.
 fn check_rootless(config: &RunConfig) -> Result<()> {
@@ -291,6 +317,8 @@ impl<'a> Resources<'a> {
             rootfs: config.rootfs.clone(),
             cgroups: Vec::new(),
             overlay_dir: config.overlay.then(|| dir.join("layer")),
+            hooks: config.hooks.clone(),
+            annotations: config.annotations.clone(),
             cgroups_path: config.cgroups_path.clone(),
             net: None,
             monitor: Some(crate::monitor::Record::new(&config.args)),
@@ -376,10 +404,16 @@ impl<'a> Resources<'a> {
         Ok(())
     }
 
-    /// `exec.fifo`, opened read-write (so the open does not wait for a
-    /// writer); the child inherits it and blocks reading it.
-    fn make_exec_fifo(&self) -> Result<OwnedFd> {
-        let path = self.dir().join(EXEC_FIFO);
+    /// `exec.fifo` and `started.fifo`, the gate of `create` and the
+    /// answer to `start`.
+    fn make_gate_fifos(&self) -> Result<(OwnedFd, OwnedFd)> {
+        Ok((self.make_fifo(EXEC_FIFO)?, self.make_fifo(STARTED_FIFO)?))
+    }
+
+    /// A FIFO in the state directory, opened read-write (so the open does
+    /// not wait for the other side); the child inherits it.
+    fn make_fifo(&self, name: &str) -> Result<OwnedFd> {
+        let path = self.dir().join(name);
         nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600))
             .with_context(|| format!("mkfifo {}", path.display()))?;
         let flags = nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC;
@@ -432,6 +466,8 @@ impl Drop for Resources<'_> {
         if let Err(e) = result {
             eprintln!("warning: {e:#}");
         }
+        // The spec's last step, also after a failed create: poststop.
+        crate::hooks::poststop(&self.state);
     }
 }
 

@@ -68,7 +68,7 @@ pub fn features() -> Result<Features> {
     FeaturesBuilder::default()
         .oci_version_min(OCI_VERSION_MIN)
         .oci_version_max(OCI_VERSION_MAX)
-        .hooks(Vec::<String>::new())
+        .hooks(crate::hooks::KINDS.map(String::from).to_vec())
         .mount_options(
             crate::rootfs::MOUNT_OPTIONS
                 .iter()
@@ -99,5 +99,7 @@ mod tests {
         let caps = json["linux"]["capabilities"].as_array().expect("caps");
         assert!(caps.iter().any(|c| c == "CAP_NET_RAW"), "{caps:?}");
         assert_eq!(json["linux"]["cgroup"]["systemd"], false);
+        let hooks = json["hooks"].as_array().expect("hooks");
+        assert_eq!(hooks.len(), 6, "all six hook kinds: {hooks:?}");
     }
 }

@@ -228,6 +228,9 @@ pub fn config_from_flags(flags: &RunFlags) -> Result<RunConfig> {
         rootfs_propagation: None,
         device_nodes: Vec::new(),
         no_pivot: false,
+        // Hooks and annotations are for engines: only a bundle has them.
+        hooks: Default::default(),
+        annotations: Default::default(),
         net,
         terminal: flags.tty.then(Default::default),
     })

@@ -23,7 +23,9 @@
 //! The configuration ([`config::RunConfig`]) comes from `tincan run`'s flags
 //! ([`flags`], [`image`]) or from an OCI bundle's `config.json` ([`oci`]);
 //! [`lifecycle`] has the OCI verbs (`create`, `start`, `kill`, `delete`,
-//! `state`, `pause`) engines call, and [`exec`] enters a running container;
+//! `state`, `pause`) engines call, [`hooks`] runs the programs a bundle
+//! names at the six points of that lifecycle the OCI spec defines (network
+//! plugins, GPU toolkits), and [`exec`] enters a running container;
 //! [`monitor`] runs containers detached and watches them (`run -d`, `ps`,
 //! `logs`, `stats`, `top`, `stop`, `rm`); [`terminal`] gives a process a
 //! terminal of its own (`run -t`, and `--console-socket` for engines).
@@ -50,6 +52,7 @@ pub mod exec;
 pub mod explain;
 pub mod features;
 pub mod flags;
+pub mod hooks;
 pub mod image;
 pub mod lifecycle;
 pub mod log;

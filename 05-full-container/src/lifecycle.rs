@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, fork, pipe2, setsid};
 
-use crate::container::{EXEC_FIFO, Gate, run_with};
+use crate::container::{EXEC_FIFO, Gate, STARTED_FIFO, run_with};
 use crate::explain::Explain;
 use crate::state::{StateRoot, Status};
 
@@ -106,7 +106,9 @@ pub fn fork_monitor(body: impl FnOnce(&OwnedFd) -> Result<i32>) -> Result<String
 }
 // ANCHOR_END: create
 
-/// `tincan start ID`: release a created container.
+/// `tincan start ID`: release a created container, wait until its
+/// startContainer hooks ran and its program was exec'd, then run the
+/// poststart hooks.
 pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     let mut state = root.load(id)?;
     if state.status != Status::Created {
@@ -115,6 +117,8 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
             state.status
         );
     }
+    // Opened before the gate opens, so that the answer cannot be missed.
+    let started = open_started(root, id)?;
     // ANCHOR: lab-05-start-gate-release
     let fifo = root.dir(id).join(EXEC_FIFO);
     // O_NONBLOCK: if nobody reads the FIFO (the container died), fail at once (ENXIO).
@@ -126,8 +130,49 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     std::io::Write::write_all(&mut &file, b"s")
         .with_context(|| format!("write {}", fifo.display()))?;
     // ANCHOR_END: lab-05-start-gate-release
+    if let Err(e) = started.map(|fifo| await_started(fifo, id)).transpose() {
+        // The spec: a failing startContainer hook stops the container; it
+        // stays, stopped, until `delete` destroys it (and runs poststop).
+        state.status = Status::Stopped;
+        root.save(&state)?;
+        return Err(e);
+    }
     state.status = Status::Running;
-    root.save(&state)
+    root.save(&state)?;
+    crate::hooks::poststart(&state, state.init.map_or(0, |p| p.pid));
+    Ok(())
+}
+
+/// `started.fifo`, for reading (see [`crate::container::STARTED_FIFO`]);
+/// `None` for a container made by a tincan without it.
+fn open_started(root: &StateRoot, id: &str) -> Result<Option<std::fs::File>> {
+    let path = root.dir(id).join(STARTED_FIFO);
+    // O_NONBLOCK: opening a FIFO's read end would otherwise wait for a
+    // writer; the container holds one open already, so this cannot miss.
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        other => other.with_context(|| format!("open {}", path.display()))?,
+    };
+    // Reads block from here on: they wait for the container's answer.
+    nix::fcntl::fcntl(&file, nix::fcntl::F_SETFL(nix::fcntl::OFlag::empty()))
+        .with_context(|| format!("fcntl(F_SETFL) {}", path.display()))?;
+    Ok(Some(file))
+}
+
+/// Wait for the container's answer: end-of-file once its program runs, or
+/// the error of a startContainer hook.
+fn await_started(mut fifo: std::fs::File, id: &str) -> Result<()> {
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut fifo, &mut answer)
+        .with_context(|| format!("read {STARTED_FIFO} of container {id:?}"))?;
+    if !answer.is_empty() {
+        bail!("start {id}: {answer}");
+    }
+    Ok(())
 }
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -177,7 +222,9 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     // Created by `tincan create` and handed over: nobody else cleans up.
     if state.init == Some(state.owner) {
         let _lock = root.lock(id)?;
-        return root.destroy(&state);
+        root.destroy(&state)?;
+        crate::hooks::poststop(&state);
+        return Ok(());
     }
     // `tincan run`'s process removes everything once its container is gone;
     // give it a moment.
@@ -229,14 +276,7 @@ pub fn state_json(root: &StateRoot, id: &str) -> Result<String> {
         (Status::Created | Status::Running | Status::Paused, None) => Status::Stopped,
         (s, _) => s,
     };
-    let json = serde_json::json!({
-        "ociVersion": state.oci_version,
-        "id": state.id,
-        "status": status,
-        "pid": alive.map_or(0, |p| p.pid),
-        "bundle": state.bundle,
-        "annotations": {},
-    });
+    let json = state.document(status, alive.map_or(0, |p| p.pid));
     serde_json::to_string_pretty(&json).context("serialize state")
 }
 

@@ -28,8 +28,14 @@ use crate::propagation;
 
 // ANCHOR: enter
 /// Steps 3 and 4 of `tincan run`: build the root and pivot into it.
-/// `layer` is the container's overlay directory, if it has one.
-pub fn enter(config: &RunConfig, layer: Option<&Path>, explain: Explain) -> Result<()> {
+/// `layer` is the container's overlay directory, if it has one;
+/// `before_pivot` runs once the mounts are made (OCI `createContainer`).
+pub fn enter(
+    config: &RunConfig,
+    layer: Option<&Path>,
+    explain: Explain,
+    before_pivot: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     // Our mounts must not propagate back to the host (step 02): `/` is made
     // rprivate, or rslave when a volume asks to stay connected to the host.
     step02::mount::set_propagation(Path::new("/"), propagation::initial(config))?;
@@ -44,6 +50,7 @@ pub fn enter(config: &RunConfig, layer: Option<&Path>, explain: Explain) -> Resu
     };
     // 4. the mounts every program expects, then step 04's pivot.
     mount_list(&new_root, config)?;
+    before_pivot()?;
     if config.no_pivot {
         move_root(&new_root)?;
     } else {

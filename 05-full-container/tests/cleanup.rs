@@ -89,6 +89,8 @@ fn next_command_removes_what_a_killed_tincan_left() {
         cgroups_path: None,
         net: None,
         monitor: None,
+        hooks: Default::default(),
+        annotations: Default::default(),
     };
     root.create(&state).expect("write state");
     // A live container next to it must be left alone.

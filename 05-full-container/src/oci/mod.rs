@@ -37,6 +37,7 @@ macro_rules! reject_if_some {
 }
 
 mod devices;
+mod hooks;
 mod linux;
 mod process;
 mod resources;
@@ -204,6 +205,13 @@ pub fn convert(spec: &Spec, bundle: &Path, id: &str) -> Result<RunConfig> {
         rootfs_propagation: linux.rootfs_propagation().clone(),
         no_pivot: false,
         terminal: process.terminal,
+        hooks: hooks::convert(spec)?,
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     })
 }
 // ANCHOR_END: convert
@@ -214,7 +222,6 @@ fn top_level(spec: &Spec) -> Result<()> {
         bail!("ociVersion {:?} is not a 1.x runtime spec", spec.version());
     }
     reject_if_some!(spec.domainname(), "domainname");
-    reject_if_some!(spec.hooks(), "hooks");
     reject_if_some!(spec.solaris(), "solaris");
     reject_if_some!(spec.windows(), "windows");
     reject_if_some!(spec.vm(), "vm");

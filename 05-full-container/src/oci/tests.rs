@@ -80,7 +80,6 @@ fn unsupported_fields_are_rejected_never_ignored() {
             "/linux/seccomp",
             serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/agent.sock"}),
         ),
-        ("/hooks", serde_json::json!({"prestart": []})),
         (
             "/linux/resources/blockIO",
             serde_json::json!({"weight": 10}),
@@ -166,4 +165,44 @@ fn write_default_refuses_to_overwrite() {
         format!("{err:#}").contains("exists; remove it first"),
         "{err:#}"
     );
+}
+
+#[test]
+fn hooks_are_converted_and_bad_ones_refused_in_one_line() {
+    let mut json = default_json();
+    json["hooks"] = serde_json::json!({
+        "prestart": [{"path": "/bin/true"}],
+        "poststop": [{"path": "/bin/echo", "args": ["echo", "bye"], "env": ["A=1"], "timeout": 5}],
+    });
+    let (_dir, result) = bundle_with(&json.to_string());
+    let hooks = result.expect("valid hooks").hooks;
+    assert_eq!(
+        hooks.prestart.len(),
+        1,
+        "the deprecated prestart is honoured"
+    );
+    assert_eq!(hooks.poststop[0].args, ["echo", "bye"]);
+    assert_eq!(hooks.poststop[0].timeout, Some(5));
+    let bad = [
+        (
+            serde_json::json!({"path": "true"}),
+            "hooks.createRuntime[0].path",
+        ),
+        (
+            serde_json::json!({"path": "/bin/true", "timeout": 0}),
+            "hooks.createRuntime[0].timeout 0",
+        ),
+        (
+            serde_json::json!({"path": "/bin/true", "env": ["A"]}),
+            "hooks.createRuntime[0].env",
+        ),
+    ];
+    for (hook, named) in bad {
+        let mut json = default_json();
+        json["hooks"] = serde_json::json!({ "createRuntime": [hook] });
+        let (_dir, result) = bundle_with(&json.to_string());
+        let err = format!("{:#}", result.expect_err(named));
+        assert!(err.contains(named), "{named}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }

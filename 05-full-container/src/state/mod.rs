@@ -16,11 +16,13 @@
 //! (field 22 of `/proc/<pid>/stat`, in clock ticks since boot); a pid counts
 //! as "the same process" only when both match.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+mod document;
 mod lock;
 
 pub use lock::ContainerLock;
@@ -137,6 +139,13 @@ pub struct State {
     /// it runs detached with a log, and how it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<crate::monitor::Record>,
+    /// The bundle's hooks, kept from `create` to `delete` (poststop): the
+    /// spec says a config.json changed after `create` must not matter.
+    #[serde(default, skip_serializing_if = "crate::hooks::Hooks::is_empty")]
+    pub hooks: crate::hooks::Hooks,
+    /// The bundle's annotations, shown in the OCI state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 // ANCHOR_END: state
 
@@ -349,6 +358,8 @@ pub fn cleanup(root: &StateRoot) -> Result<Vec<String>> {
         }
         root.destroy(&state)
             .with_context(|| format!("clean up container {id:?}"))?;
+        // Its tincan died before the spec's last step: the poststop hooks.
+        crate::hooks::poststop(&state);
         cleaned.push(id);
     }
     Ok(cleaned)
@@ -415,30 +426,4 @@ pub fn remove_cgroup(dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn process_id_tells_a_live_process_from_a_dead_one() {
-        let me = ProcessId::of(std::process::id() as i32).expect("self");
-        assert!(me.is_alive());
-        let older = ProcessId {
-            start_time: me.start_time.wrapping_sub(1),
-            ..me
-        };
-        assert!(
-            !older.is_alive(),
-            "same pid, other start time: a recycled pid"
-        );
-        // A process identified while alive, then killed and reaped: gone.
-        let mut child = std::process::Command::new("sleep")
-            .arg("60")
-            .spawn()
-            .expect("spawn sleep");
-        let alive = ProcessId::of(child.id() as i32).expect("identify");
-        assert!(alive.is_alive());
-        child.kill().expect("kill");
-        child.wait().expect("wait");
-        assert!(!alive.is_alive(), "a dead process is not alive");
-    }
-}
+mod tests;
