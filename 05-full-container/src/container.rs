@@ -321,7 +321,13 @@ impl<'a> Resources<'a> {
             annotations: config.annotations.clone(),
             cgroups_path: config.cgroups_path.clone(),
             net: None,
-            monitor: Some(crate::monitor::Record::new(&config.args)),
+            monitor: Some(crate::monitor::Record {
+                network_of: match &config.net.mode {
+                    crate::net::NetMode::Container(id) => Some(id.clone()),
+                    _ => None,
+                },
+                ..crate::monitor::Record::new(&config.args)
+            }),
         };
         let lock = root.create(&state)?;
         Ok(Resources {

@@ -221,6 +221,22 @@ fn wait_for_status(containerd: &Containerd, id: &str, status: &str) -> bool {
     false
 }
 
+/// A copy of the toolbox rootfs: ctr's default spec mounts a tmpfs on
+/// /run, and the runtime makes that mount point in the rootfs, which must
+/// not change the toolbox rootfs every other test and demo shares.
+fn toolbox_copy() -> TempDir {
+    let toolbox = step04::rootfs::locate(None).expect("the toolbox rootfs (cargo xtask rootfs)");
+    let image = TempDir::new("containerd-rootfs");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", toolbox.display()))
+        .arg(image.path())
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "copy the toolbox rootfs");
+    image
+}
+
 #[test]
 fn containerd_runs_containers_with_tincan_and_leaves_nothing() {
     if !step01::testing::need_root() {
@@ -235,8 +251,8 @@ fn containerd_runs_containers_with_tincan_and_leaves_nothing() {
         return;
     }
     let containerd = Containerd::start();
-    let image = step04::rootfs::locate(None).expect("the toolbox rootfs (cargo xtask rootfs)");
-    let rootfs = image.display().to_string();
+    let image = toolbox_copy();
+    let rootfs = image.path().display().to_string();
 
     // 1. Output and exit status travel back through the shim.
     let out = containerd.run(&[

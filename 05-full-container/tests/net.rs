@@ -177,6 +177,9 @@ $T --root $STATE run --rootfs $TOOLBOX --net container:tincan-pod-web --name tin
 echo "side exit $?"
 echo "links $(grep -c tincan /proc/net/dev), leases $(ls $STATE/.net/leases | wc -l)"
 echo "web log: $($T --root $STATE logs tincan-pod-web)"
+$T --root $STATE run -d --rootfs $TOOLBOX --net container:tincan-pod-web --name tincan-pod-ps -- sleep 60 >/dev/null
+echo "ps: $($T --root $STATE ps | grep '^tincan-pod-ps ' | grep -o 'container:[a-z-]*')"
+$T --root $STATE rm -f tincan-pod-ps >/dev/null
 $T --root $STATE rm -f tincan-pod-web >/dev/null
 $T --root $STATE run --rootfs $TOOLBOX --net container:tincan-pod-web --name tincan-pod-late -- true
 echo "late exit $?"
@@ -198,6 +201,8 @@ echo "lost exit $?"
     );
     assert!(text.contains("\npod-web got: hello\n"), "{text}");
     assert!(text.contains("side exit 0"), "{text}");
+    // `ps` says whose network a pod member has.
+    assert!(text.contains("ps: container:tincan-pod-web\n"), "{text}");
     // The bridge, one veth and one lease (the server's): the pod member
     // has none of its own.
     assert!(text.contains("links 2, leases 1"), "{text}");
@@ -230,6 +235,7 @@ echo "lost exit $?"
         "tincan-pod-side",
         "tincan-pod-late",
         "tincan-pod-lost",
+        "tincan-pod-ps",
     ] {
         common::assert_nothing_left(state.path(), name);
     }

@@ -53,6 +53,9 @@ pub struct Record {
     /// How it ended, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<Exit>,
+    /// `--net container:ID`: the container whose network it shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_of: Option<String>,
 }
 
 /// How a container ended.
@@ -74,6 +77,7 @@ impl Record {
             created: now(),
             detached: false,
             exit: None,
+            network_of: None,
         }
     }
 }

@@ -89,10 +89,13 @@ fn image(state: &State) -> String {
 }
 
 fn address(state: &State) -> String {
-    state
-        .net
-        .as_ref()
-        .map_or("-".into(), |n| n.address.to_string())
+    let pod = state.monitor.as_ref().and_then(|m| m.network_of.as_ref());
+    match (&state.net, pod) {
+        (Some(net), _) => net.address.to_string(),
+        // A pod member has no address of its own: it has the other's.
+        (None, Some(id)) => format!("container:{id}"),
+        (None, None) => "-".into(),
+    }
 }
 
 /// `127.0.0.1:8080->80/tcp`, as `docker ps` writes a published port.
