@@ -71,17 +71,21 @@ pub fn allowlist(rules: &[DeviceRule]) -> Result<Vec<Allow>> {
     if first.allow || first.rule != "a *:* rwm" {
         bail!("device rules must start with a deny of everything (a *:* rwm) on cgroup v2");
     }
-    rest.iter()
-        .map(|r| {
-            if !r.allow {
-                bail!(
-                    "device rule {:?}: only allows may follow the first deny on cgroup v2",
-                    r.rule
-                );
-            }
-            parse_allow(&r.rule)
-        })
-        .collect()
+    let mut allows = Vec::new();
+    for r in rest {
+        match (r.allow, r.rule.as_str()) {
+            (true, rule) => allows.push(parse_allow(rule)?),
+            // A later deny of everything, as v1 reads it: every allow
+            // before it is gone (a bundle's own rules may start so, after
+            // the defaults).
+            (false, "a *:* rwm") => allows.clear(),
+            (false, rule) => bail!(
+                "device rule {rule:?}: only allows, or a deny of everything, may follow the \
+                 first deny on cgroup v2"
+            ),
+        }
+    }
+    Ok(allows)
 }
 
 /// Parse one rule in the `devices.allow` syntax (`c 1:3 rwm`), as
@@ -288,5 +292,29 @@ mod tests {
         );
         let prog = program(&allows);
         assert_eq!(prog.last().map(|i| i.code), Some(EXIT));
+    }
+
+    #[test]
+    fn a_later_deny_of_everything_clears_the_allows_before_it() {
+        let rule = |allow: bool, rule: &str| DeviceRule {
+            allow,
+            rule: rule.into(),
+        };
+        let rules = [
+            rule(false, "a *:* rwm"),
+            rule(true, "c 1:3 rwm"),
+            rule(false, "a *:* rwm"),
+            rule(true, "c 1:5 rwm"),
+        ];
+        let allows = allowlist(&rules).expect("valid rules");
+        assert_eq!(
+            allows.len(),
+            1,
+            "only the allow after the second deny: {allows:?}"
+        );
+        assert_eq!(allows[0].minor, Some(5));
+        let err = allowlist(&[rule(false, "a *:* rwm"), rule(false, "c 1:3 rwm")])
+            .expect_err("a partial deny cannot be expressed");
+        assert!(err.to_string().contains("only allows"), "{err}");
     }
 }
